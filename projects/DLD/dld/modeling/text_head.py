@@ -1,0 +1,219 @@
+"""TextROIHeads: Mask R-CNN's StandardROIHeads plus the attention recognition branch."""
+import logging
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable
+from detectron2.layers import ShapeSpec
+from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
+from detectron2.structures import ImageList, Instances
+from torch import nn
+
+from ..data.charset import CharsetEncoder
+from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
+
+__all__ = ["TextRecognitionHead", "TextROIHeads", "RecognitionOutputs", "build_charset_encoder"]
+
+logger = logging.getLogger(__name__)
+
+# Side of the box-relative masks that guide recognition on ground truth (predicted masks are 28x28).
+_GT_MASK_SIZE = 28
+
+
+def build_charset_encoder(cfg) -> CharsetEncoder:
+    return CharsetEncoder(cfg.MODEL.TEXT_HEAD.CHARSET, cfg.MODEL.TEXT_HEAD.MAX_LENGTH)
+
+
+@dataclass
+class RecognitionOutputs:
+    """Intermediate tensors of one recognition pass, kept for distillation."""
+
+    roi_features: torch.Tensor  # [N, C, 8, 32] masked RoI features
+    context: torch.Tensor  # [N, T, C] encoder hidden states
+    logits: Optional[torch.Tensor] = None  # [N, S, num_classes] teacher-forced logits
+
+
+class TextRecognitionHead(nn.Module):
+    """Masked RoI extractor → LightCRNN → BiLSTM encoder → attention decoder."""
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        channels: int,
+        pooler_resolution: Tuple[int, int],
+        stride: int,
+        vertical_ratio: float,
+        mask_threshold: float,
+        encoder: CharsetEncoder,
+    ):
+        super().__init__()
+        self.charset_encoder = encoder
+        self.extractor = MaskedRoIExtractor(
+            in_channels, channels, pooler_resolution, stride, vertical_ratio, mask_threshold
+        )
+        self.cnn = LightCRNN(channels, channels)
+        self.sequence_encoder = SequenceEncoder(channels)
+        self.decoder = AttentionDecoder(channels, encoder.num_classes, encoder.num_steps)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: ShapeSpec):
+        return {
+            "in_channels": input_shape.channels,
+            "channels": cfg.MODEL.TEXT_HEAD.CHANNELS,
+            "pooler_resolution": tuple(cfg.MODEL.TEXT_HEAD.POOLER_RESOLUTION),
+            "stride": input_shape.stride,
+            "vertical_ratio": cfg.MODEL.TEXT_HEAD.VERTICAL_RATIO,
+            "mask_threshold": cfg.MODEL.TEXT_HEAD.MASK_THRESHOLD,
+            "encoder": build_charset_encoder(cfg),
+        }
+
+    def encode(
+        self, feature: torch.Tensor, boxes: List[torch.Tensor], masks: List[torch.Tensor]
+    ) -> RecognitionOutputs:
+        roi_features = self.extractor(feature, boxes, masks)
+        context = self.sequence_encoder(self.cnn(roi_features))
+        return RecognitionOutputs(roi_features=roi_features, context=context)
+
+    def forward_train(
+        self, feature: torch.Tensor, boxes: List[torch.Tensor], masks: List[torch.Tensor], targets: torch.Tensor
+    ) -> RecognitionOutputs:
+        """Teacher-forced pass on `targets` ([N, S] token ids, rows in the order of `boxes`)."""
+        outputs = self.encode(feature, boxes, masks)
+        outputs.logits = self.decoder(outputs.context, targets)
+        return outputs
+
+    @staticmethod
+    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Token-level cross-entropy over non-padding targets ([s] included), averaged over the batch."""
+        if logits.numel() == 0 or not bool((targets != CharsetEncoder.PAD).any()):
+            return logits.sum() * 0.0
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=CharsetEncoder.PAD
+        )
+
+    def recognize(self, context: torch.Tensor, beam_width: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Best sequence per instance: token ids [N, S] and summed log-probabilities [N]."""
+        if beam_width <= 1:
+            return self.decoder.greedy(context)
+        sequences, log_probs = self.decoder.beam_search(context, beam_width)
+        return sequences[:, 0], log_probs[:, 0]
+
+
+def _sequence_lengths(ids: torch.Tensor) -> torch.Tensor:
+    """Tokens up to and including the first [s] (all of them when there is none)."""
+    is_eos = ids == CharsetEncoder.EOS
+    first_eos = torch.where(is_eos.any(dim=1), is_eos.float().argmax(dim=1), ids.new_full((ids.shape[0],), -1))
+    return torch.where(first_eos >= 0, first_eos + 1, (ids != CharsetEncoder.PAD).sum(dim=1)).clamp(min=1)
+
+
+@ROI_HEADS_REGISTRY.register()
+class TextROIHeads(StandardROIHeads):
+    """
+    StandardROIHeads with a recognition branch. The branch trains on ground-truth boxes and masks of the
+    words that can be encoded, and reads the predicted boxes and masks at test time.
+
+    Inference adds to each Instances: `pred_text_ids` ([N, S] token ids) and `text_scores` ([N], the
+    geometric-mean probability of the decoded tokens). The meta-architecture turns ids into strings.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        text_in_feature: str,
+        text_head: TextRecognitionHead,
+        text_loss_weight: float,
+        beam_width: int,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.text_in_feature = text_in_feature
+        self.text_head = text_head
+        self.text_loss_weight = text_loss_weight
+        self.beam_width = beam_width
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        ret = super().from_config(cfg, input_shape)
+        ret.update(cls._init_text_head(cfg, input_shape))
+        return ret
+
+    @classmethod
+    def _init_text_head(cls, cfg, input_shape: Dict[str, ShapeSpec]):
+        in_feature = cfg.MODEL.TEXT_HEAD.IN_FEATURE
+        if in_feature not in input_shape:
+            raise ValueError(
+                f"MODEL.TEXT_HEAD.IN_FEATURE={in_feature!r} is not a backbone output ({sorted(input_shape)})"
+            )
+        return {
+            "text_in_feature": in_feature,
+            "text_head": TextRecognitionHead(cfg, input_shape[in_feature]),
+            "text_loss_weight": cfg.MODEL.TEXT_HEAD.LOSS_WEIGHT,
+            "beam_width": cfg.MODEL.TEXT_HEAD.BEAM_WIDTH,
+        }
+
+    def forward(
+        self,
+        images: ImageList,
+        features: Dict[str, torch.Tensor],
+        proposals: List[Instances],
+        targets: Optional[List[Instances]] = None,
+    ):
+        if not self.training:
+            return super().forward(images, features, proposals, targets)
+        proposals, losses = super().forward(images, features, proposals, targets)
+        outputs, text_targets = self.forward_text_train(features, targets)
+        losses["loss_rec"] = self.text_loss_weight * self.text_head.loss(outputs.logits, text_targets)
+        return proposals, losses
+
+    def forward_with_given_boxes(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
+        instances = super().forward_with_given_boxes(features, instances)
+        return self._forward_text_inference(features, instances)
+
+    @staticmethod
+    def recognition_inputs(targets: List[Instances]) -> Tuple[List[torch.Tensor], List[torch.Tensor], torch.Tensor]:
+        """Boxes, box-relative masks and token targets of the ground-truth words that can be encoded."""
+        boxes, masks, texts = [], [], []
+        for t in targets:
+            keep = (t.gt_texts != CharsetEncoder.PAD).any(dim=1)
+            idx = torch.nonzero(keep).flatten()
+            gt_boxes = t.gt_boxes.tensor[idx]
+            boxes.append(gt_boxes)
+            if len(idx):
+                masks.append(t.gt_masks[idx].crop_and_resize(gt_boxes, _GT_MASK_SIZE).to(torch.float32))
+            else:
+                masks.append(gt_boxes.new_zeros((0, _GT_MASK_SIZE, _GT_MASK_SIZE)))
+            texts.append(t.gt_texts[idx])
+        return boxes, masks, torch.cat(texts) if texts else torch.zeros((0, 1), dtype=torch.long)
+
+    def forward_text_train(
+        self, features: Dict[str, torch.Tensor], targets: List[Instances]
+    ) -> Tuple[RecognitionOutputs, torch.Tensor]:
+        """Teacher-forced recognition on the encodable ground-truth words; returns outputs and targets."""
+        boxes, masks, text_targets = self.recognition_inputs(targets)
+        feature = features[self.text_in_feature]
+        outputs = self.text_head.forward_train(feature, boxes, masks, text_targets.to(feature.device))
+        return outputs, text_targets.to(feature.device)
+
+    def _forward_text_inference(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
+        feature = features[self.text_in_feature]
+        boxes = [x.pred_boxes.tensor for x in instances]
+        masks = [x.pred_masks[:, 0] if x.has("pred_masks") else self._full_box_masks(x) for x in instances]
+        outputs = self.text_head.encode(feature, boxes, masks)
+        ids, log_probs = self.text_head.recognize(outputs.context, self.beam_width)
+        scores = torch.exp(log_probs / _sequence_lengths(ids).to(log_probs.dtype)) if len(ids) else log_probs
+        start = 0
+        for x in instances:
+            end = start + len(x)
+            x.pred_text_ids = ids[start:end]
+            x.text_scores = scores[start:end]
+            start = end
+        return instances
+
+    @staticmethod
+    def _full_box_masks(instances: Instances) -> torch.Tensor:
+        return instances.pred_boxes.tensor.new_ones((len(instances), _GT_MASK_SIZE, _GT_MASK_SIZE))

@@ -1,0 +1,38 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a test that takes more than a few seconds")
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"the shared real data is absent ({SHARED_DATA}); it sits beside the repository in CI only")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def small_cfg():
+    """The CPU-sized spotter config, shrunk further so a forward/backward takes well under a second."""
+    from detectron2.config import get_cfg
+
+    from dld import add_dld_config
+
+    cfg = get_cfg()
+    add_dld_config(cfg)
+    cfg.merge_from_file(str(REPO_ROOT / "configs/synth/text_spotter_R_18_FPN_synth.yaml"))
+    cfg.MODEL.FPN.OUT_CHANNELS = 32
+    cfg.MODEL.TEXT_HEAD.CHANNELS = 32
+    cfg.MODEL.ROI_BOX_HEAD.FC_DIM = 64
+    cfg.MODEL.ROI_MASK_HEAD.CONV_DIM = 32
+    cfg.MODEL.TEXT_HEAD.MAX_LENGTH = 12
+    return cfg

@@ -1,0 +1,3 @@
+from .visualizer import TextVisualizer
+
+__all__ = ["TextVisualizer"]

@@ -109,3 +109,48 @@ def test_loss_ignores_padding_rows():
     assert torch.allclose(loss, expected)
     empty = TextRecognitionHead.loss(logits, torch.zeros_like(targets))
     assert empty.item() == 0.0 and empty.requires_grad
+
+
+def _reference_masked_crops(ext, feature, boxes, masks):
+    """The reference extractor written plainly: per word crop, mask, transpose if vertical, interpolate."""
+    fmap = ext.conv(feature)
+    height, width = fmap.shape[-2:]
+    out = []
+    for b, (boxes_b, masks_b) in enumerate(zip(boxes, masks)):
+        for (x1, y1, x2, y2), mask in zip(boxes_b.tolist(), masks_b):
+            gx1 = min(max(int(x1 / 4 - 1), 0), width)
+            gy1 = min(max(int(y1 / 4 - 1), 0), height)
+            gx2 = min(max(int(x2 / 4 + 1), 0), width)
+            gy2 = min(max(int(y2 / 4 + 1), 0), height)
+            crop = fmap[b, :, gy1:gy2, gx1:gx2]
+            cx = (torch.arange(gx1, gx2).float() + 0.5) * 4
+            cy = (torch.arange(gy1, gy2).float() + 0.5) * 4
+            gx = (cx - x1) / (x2 - x1) * 2 - 1
+            gy = (cy - y1) / (y2 - y1) * 2 - 1
+            grid = torch.stack([gx[None].expand(len(gy), -1), gy[:, None].expand(-1, len(gx))], -1)
+            m = F.grid_sample(mask[None, None], grid[None], align_corners=False)[0] >= 0.5
+            crop = crop * m
+            if crop.shape[1] > 1.5 * crop.shape[2]:
+                crop = crop.transpose(1, 2)
+            out.append(F.interpolate(crop[None], size=(8, 32), mode="bilinear", align_corners=False)[0])
+    return torch.stack(out)
+
+
+def test_batched_extractor_equals_the_plain_per_word_version():
+    torch.manual_seed(3)
+    ext = MaskedRoIExtractor(6, 5, (8, 32), stride=4).eval()
+    feature = torch.randn(2, 6, 30, 50)
+    boxes = [
+        torch.tensor([[3.0, 5.0, 180.0, 40.0], [20.0, 20.0, 36.0, 100.0], [150.0, 90.0, 199.0, 119.0]]),
+        torch.tensor([[0.0, 0.0, 12.0, 9.0], [40.5, 33.3, 120.7, 60.2]]),
+    ]
+    masks = [torch.rand(3, 28, 28), torch.rand(2, 28, 28)]
+    with torch.no_grad():
+        expected = _reference_masked_crops(ext, feature, boxes, masks)
+        got = ext(feature, boxes, masks)
+        # a tiny chunk budget forces several groups; the result must not change
+        ext_chunks = ext._chunks_by_size
+        ext._chunks_by_size = lambda idx, regions, channels: ext_chunks(idx, regions, channels, budget=600)
+        chunked = ext(feature, boxes, masks)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(chunked, expected, atol=1e-5)

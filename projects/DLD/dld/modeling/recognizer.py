@@ -51,47 +51,102 @@ class MaskedRoIExtractor(nn.Module):
             [sum n_i, channels, out_h, out_w] masked RoI features, in the order of `boxes`.
         """
         fmap = self.conv(feature)
-        out_h, out_w = self.output_size
         height, width = fmap.shape[-2:]
-        crops = []
-        for b, (boxes_b, masks_b) in enumerate(zip(boxes, masks)):
-            boxes_cpu = boxes_b.detach().to("cpu", torch.float64)
-            for box, mask in zip(boxes_cpu.tolist(), masks_b):
-                x1, y1, x2, y2 = box
+        regions = []  # (image index, grid box, box) per instance
+        for b, boxes_b in enumerate(boxes):
+            for x1, y1, x2, y2 in boxes_b.detach().to("cpu", torch.float64).tolist():
                 # ±1 cell of context around the box, truncated to int, as the reference does.
                 gx1 = min(max(int(x1 / self.stride - 1), 0), width)
                 gy1 = min(max(int(y1 / self.stride - 1), 0), height)
                 gx2 = min(max(int(x2 / self.stride + 1), 0), width)
                 gy2 = min(max(int(y2 / self.stride + 1), 0), height)
-                if gx2 <= gx1 or gy2 <= gy1 or x2 <= x1 or y2 <= y1:
-                    # A degenerate box: the reference crashes here; we give it empty features.
-                    crops.append(fmap.new_zeros((fmap.shape[1], out_h, out_w)))
-                    continue
-                crop = fmap[b, :, gy1:gy2, gx1:gx2]
-                crop = crop * self._mask_on_grid(mask, (x1, y1, x2, y2), (gx1, gy1, gx2, gy2))
-                if crop.shape[1] > self.vertical_ratio * crop.shape[2]:
-                    crop = crop.transpose(1, 2)
-                crop = F.interpolate(crop[None], size=(out_h, out_w), mode="bilinear", align_corners=False)
-                crops.append(crop[0])
-        if not crops:
-            return fmap.new_zeros((0, fmap.shape[1], out_h, out_w))
-        return torch.stack(crops)
+                regions.append((b, (gx1, gy1, gx2, gy2), (x1, y1, x2, y2)))
+        out = fmap.new_zeros((len(regions), fmap.shape[1]) + self.output_size)
+        if not regions:
+            return out
+        all_masks = torch.cat([m.reshape(-1, *m.shape[-2:]) for m in masks]).to(fmap.device)
+        # Degenerate boxes keep zero features (the reference crashes on them).
+        valid = [
+            i for i, (_, (gx1, gy1, gx2, gy2), (x1, y1, x2, y2)) in enumerate(regions)
+            if gx2 > gx1 and gy2 > gy1 and x2 > x1 and y2 > y1
+        ]
+        for chunk in self._chunks_by_size(valid, regions, fmap.shape[1]):
+            index = torch.as_tensor(chunk, device=fmap.device)
+            crops = self._masked_resize(fmap, [regions[i] for i in chunk], all_masks[index])
+            out = out.index_copy(0, index, crops)
+        return out
 
-    def _mask_on_grid(self, mask: torch.Tensor, box, grid_box) -> torch.Tensor:
-        """Sample a box-relative mask at the centres of the feature cells of `grid_box`; binary [1, h, w]."""
-        x1, y1, x2, y2 = box
-        gx1, gy1, gx2, gy2 = grid_box
-        device = mask.device
-        xs = (torch.arange(gx1, gx2, device=device, dtype=torch.float32) + 0.5) * self.stride
-        ys = (torch.arange(gy1, gy2, device=device, dtype=torch.float32) + 0.5) * self.stride
-        # grid_sample with align_corners=False maps -1 and 1 to the box edges.
-        gx = (xs - x1) / (x2 - x1) * 2 - 1
-        gy = (ys - y1) / (y2 - y1) * 2 - 1
-        grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)
+    @staticmethod
+    def _chunks_by_size(indices: List[int], regions, channels: int, budget: int = 1 << 24) -> List[List[int]]:
+        """Group instances of similar crop size so that a padded batch of crops stays under `budget` floats."""
+        def area(i):
+            gx1, gy1, gx2, gy2 = regions[i][1]
+            return (gy2 - gy1) * (gx2 - gx1)
+
+        chunks, current, max_h, max_w = [], [], 0, 0
+        for i in sorted(indices, key=area):
+            gx1, gy1, gx2, gy2 = regions[i][1]
+            h, w = max(max_h, gy2 - gy1), max(max_w, gx2 - gx1)
+            if current and (len(current) + 1) * h * w * channels > budget:
+                chunks.append(current)
+                current, h, w = [], gy2 - gy1, gx2 - gx1
+            current.append(i)
+            max_h, max_w = h, w
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _masked_resize(self, fmap: torch.Tensor, regions, masks: torch.Tensor) -> torch.Tensor:
+        """
+        Crop, mask, transpose vertical crops and resize to `output_size`, for a group of instances at once.
+        Equal to cropping each region, multiplying by its mask and `F.interpolate(bilinear,
+        align_corners=False)`, but with one gather instead of one slice per instance (whose backward pass
+        allocates a full-size gradient each time).
+        """
+        device, dtype = fmap.device, fmap.dtype
+        height, width = fmap.shape[-2:]
+        out_h, out_w = self.output_size
+        grid_boxes = torch.tensor([r[1] for r in regions], device=device)
+        boxes = torch.tensor([r[2] for r in regions], device=device, dtype=torch.float32)
+        image_index = torch.tensor([r[0] for r in regions], device=device)
+        gx1, gy1, gx2, gy2 = grid_boxes.unbind(1)
+        hs, ws = gy2 - gy1, gx2 - gx1
+        max_h, max_w = int(hs.max()), int(ws.max())
+        rows = torch.arange(max_h, device=device)
+        cols = torch.arange(max_w, device=device)
+        ys = (gy1[:, None] + rows).clamp(max=height - 1)
+        xs = (gx1[:, None] + cols).clamp(max=width - 1)
+        crops = fmap[image_index[:, None, None], :, ys[:, :, None], xs[:, None, :]].permute(0, 3, 1, 2)
+
+        # The mask sampled at the centres of the crop's cells; grid_sample maps -1 and 1 to the box edges.
+        x1, y1, x2, y2 = boxes.unbind(1)
+        cx = ((gx1[:, None] + cols).float() + 0.5) * self.stride
+        cy = ((gy1[:, None] + rows).float() + 0.5) * self.stride
+        nx = ((cx - x1[:, None]) / (x2 - x1)[:, None] * 2 - 1)[:, None, :].expand(-1, max_h, -1)
+        ny = ((cy - y1[:, None]) / (y2 - y1)[:, None] * 2 - 1)[:, :, None].expand(-1, -1, max_w)
         sampled = F.grid_sample(
-            mask[None, None].float(), grid[None], mode="bilinear", padding_mode="zeros", align_corners=False
+            masks[:, None].float(), torch.stack([nx, ny], dim=-1), mode="bilinear", align_corners=False
         )
-        return (sampled[0] >= self.mask_threshold).to(dtype=torch.float32)
+        inside = (rows[None, :, None] < hs[:, None, None]) & (cols[None, None, :] < ws[:, None, None])
+        crop_mask = (sampled[:, 0] >= self.mask_threshold) & inside
+        crops = crops * crop_mask[:, None].to(dtype)
+
+        # Source coordinates of F.interpolate(align_corners=False), clamped to each crop's own extent.
+        def source(index, out_size, in_size):
+            return ((index.float()[None] + 0.5) * in_size.float()[:, None] / out_size - 0.5).clamp(min=0).minimum(
+                (in_size - 1).float()[:, None]
+            )
+
+        oi = torch.arange(out_h, device=device)
+        oj = torch.arange(out_w, device=device)
+        vertical = (hs.float() > self.vertical_ratio * ws.float())[:, None, None]
+        # Horizontal: output row i reads crop row f(i), column j reads crop column f(j).
+        # Vertical (transposed): output row i reads crop column f(i), column j reads crop row f(j).
+        sy = torch.where(vertical, source(oj, out_w, hs)[:, None, :], source(oi, out_h, hs)[:, :, None])
+        sx = torch.where(vertical, source(oi, out_h, ws)[:, :, None], source(oj, out_w, ws)[:, None, :])
+        sy, sx = sy.expand(-1, out_h, out_w), sx.expand(-1, out_h, out_w)
+        grid = torch.stack([(2 * sx + 1) / max_w - 1, (2 * sy + 1) / max_h - 1], dim=-1)
+        return F.grid_sample(crops, grid.to(dtype), mode="bilinear", align_corners=False)
 
 
 class LightCRNN(nn.Module):

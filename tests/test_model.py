@@ -65,3 +65,21 @@ def test_mask_to_polygon_maps_box_relative_masks_to_image_coordinates():
     assert abs(poly[:, 0].min() - 100) < 2 and abs(poly[:, 0].max() - 300) < 2
     assert abs(poly[:, 1].min() - 60) < 2 and abs(poly[:, 1].max() - 80) < 2
     assert len(mask_to_polygon(np.zeros((28, 28), np.float32), np.array([0.0, 0, 10, 10]))) == 0
+
+
+def test_jittered_copies_multiply_recognition_samples(small_cfg):
+    torch.manual_seed(0)
+    cfg = small_cfg.clone()
+    cfg.MODEL.TEXT_HEAD.TRAIN_JITTER_COPIES = 2
+    cfg.MODEL.TEXT_HEAD.TRAIN_JITTER_RATIO = 0.1
+    model = build_model(cfg)
+    target = _inputs(cfg)["instances"]  # two words, the second cannot be encoded
+    boxes, masks, texts = model.roi_heads.recognition_inputs([target], jitter_copies=2)
+    gt = target.gt_boxes.tensor[:1]
+    assert boxes[0].shape == (3, 4) and masks[0].shape == (3, 28, 28) and texts.shape[0] == 3
+    assert torch.equal(boxes[0][0], gt[0]) and torch.equal(texts[1], texts[0]) and torch.equal(texts[2], texts[0])
+    size = (gt[0, 2:] - gt[0, :2]).repeat(2)
+    moved = (boxes[0][1:] - gt).abs()
+    assert (moved > 0).any() and (moved <= 0.1 * size + 1e-4).all()
+    no_copies, _, _ = model.roi_heads.recognition_inputs([target])
+    assert no_copies[0].shape == (1, 4)

@@ -22,6 +22,11 @@ def add_dld_config(cfg: CN) -> None:
     cfg.MODEL.TEXT_HEAD.VERTICAL_RATIO = 1.5
     # Weight of the recognition cross-entropy (`loss_rec`).
     cfg.MODEL.TEXT_HEAD.LOSS_WEIGHT = 1.0
+    # Extra copies of each ground-truth word the recognizer trains on, with jittered boxes: more recognition
+    # samples per image at little cost, and robustness to imprecise predicted boxes. 0 = the reference.
+    cfg.MODEL.TEXT_HEAD.TRAIN_JITTER_COPIES = 0
+    # Largest move of a jittered box corner, as a fraction of the box width (x) or height (y).
+    cfg.MODEL.TEXT_HEAD.TRAIN_JITTER_RATIO = 0.1
     # Beam width at test time; 1 is greedy decoding.
     cfg.MODEL.TEXT_HEAD.BEAM_WIDTH = 1
     # Predicted masks are binarised at this probability before they guide recognition and become polygons.

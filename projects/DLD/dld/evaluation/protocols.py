@@ -1,35 +1,48 @@
 """
-The end-to-end text-spotting protocol as pure functions on polygons and strings (no Detectron2).
+The ICDAR end-to-end text-spotting protocol (RRC offline script as used for the published numbers) as pure
+functions on polygons and strings (no Detectron2).
 
-This version follows the ICDAR "end-to-end, no lexicon" protocol in the points below and simplifies the rest:
-
-* Polygon IoU = area(A ∩ B) / area(A ∪ B) on float coordinates (shapely). Invalid polygons are repaired with
-  `shapely.make_valid` (a self-intersecting "bow tie" keeps both lobes); polygons with fewer than 3 points,
-  non-finite coordinates or zero area become empty and never match anything.
-* Don't-care ground truth (`ignore=True`, the `###` words) is not counted. A prediction is don't care, i.e.
-  counted neither as a true nor as a false positive, when its IoU with some don't-care ground truth is
-  strictly above the IoU threshold. This is decided *before* matching, as in the official script, so a
-  don't-care prediction cannot match a cared word. The official rule is "area(pred ∩ dontcare) / area(pred)
-  above a threshold"; :func:`dont_care_predictions` is the one place to change for it (the overlap table it
-  receives already has the intersection and both areas).
+* Polygon IoU = area(A ∩ B) / area(A ∪ B) (shapely). Invalid polygons are repaired with `shapely.make_valid`
+  (a self-intersecting "bow tie" keeps both lobes); polygons with fewer than 3 points, non-finite coordinates
+  or zero area become empty and never match anything. The official script builds its polygons from
+  int-truncated coordinates, for the ground truth and the detections alike; :func:`evaluate_protocol` does the
+  same (``integer_coordinates=True``, truncation toward zero like numpy's int32 cast), the lower-level
+  :func:`evaluate_image` and :func:`match_greedy` use the coordinates as given. (Known deviation: the official
+  script's Polygon3 does not repair self-intersecting rings the way `make_valid` does; valid polygons, which
+  is all of the real ground truth, give the same areas.)
+* Don't-care ground truth (``ignore=True``, the ``###`` words) is not counted. A prediction is don't care,
+  i.e. counted neither as a true nor as a false positive, when area(pred ∩ dontcare) / area(pred) is
+  strictly above the area-precision threshold (0.5, ``AREA_PRECISION_CONSTRAINT``) for some don't-care ground
+  truth (:func:`dont_care_predictions`); a prediction of zero area is never don't care. This is decided
+  *before* matching, so a don't-care prediction cannot match a cared word. (DAVAR's offline script passes its
+  IoU threshold as this constraint; with IoU 0.5 the two agree, for IoU 0.1 pass it explicitly.)
 * Matching is the official greedy one: ground truth in order, and for each of them the predictions in order;
   the first unmatched (cared ground truth, cared prediction) pair with IoU **strictly** above the threshold is
-  matched. It is not a maximum matching. :func:`evaluate_image` first sorts the predictions by descending
-  score (a stable sort), because the official script uses file order and this project writes its files in
-  score order.
-* End-to-end correctness: the transcriptions are equal after `str.upper()` on both sides
-  (:func:`transcription_match`; the special-character tolerance of the full protocol is not applied yet).
+  matched. It is not a maximum matching. The "file order" of this project's own predictions is descending
+  score (the evaluator writes its submission files in that order).
+* End-to-end correctness (:func:`transcription_match`): after `str.upper()` on both sides, the words are
+  equal, or the ground truth with one special character (``!?.:,*"()·[]/'`` or space) removed at its start,
+  its end, or both, equals the prediction. Nothing is removed from the prediction.
+* Word spotting (:func:`word_spotting_transcription`): ground-truth words that fail the dictionary test become
+  don't care, the others are compared in their cleaned form, by exact case-insensitive equality; the
+  prediction is *not* cleaned (so ground truth fed back as predictions does not score 1.0).
+* Lexicons (:mod:`dld.evaluation.lexicon`) rewrite the predicted words before the comparison; the geometry
+  and hence the matching do not depend on them.
 * Counts are summed over all images and P/R/H computed once (:func:`summarize`). An empty denominator gives 0:
   precision is 0 without predictions, recall is 0 without cared ground truth, the H-mean is 0 when
   P + R = 0, and word accuracy (correct / matched) is 0 without matched pairs.
 """
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
+from tabulate import tabulate
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .lexicon import Lexicon
 
 __all__ = [
     "TextGT",
@@ -44,9 +57,14 @@ __all__ = [
     "dont_care_predictions",
     "match_greedy",
     "transcription_match",
+    "word_spotting_transcription",
     "evaluate_image",
+    "evaluate_protocol",
+    "truncate_polygon",
     "summarize",
     "hmean",
+    "metrics_table",
+    "SPECIAL_CHARACTERS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -68,6 +86,22 @@ METRIC_KEYS = (
     "num_matched",
     "num_correct",
     "num_ignored_pred",
+)
+
+# Characters the end-to-end comparison forgives at the start / end of the ground-truth word (offline script).
+SPECIAL_CHARACTERS = "!?.:,*\"()·[]/' "
+# Word spotting: characters turned into spaces when the ground truth is cleaned, characters never allowed,
+# shortest cared word, and the allowed code-point ranges (Latin and Greek letters, and the hyphen).
+_WS_SPECIAL_CHARACTERS = "'!?.:,*\"()·[]/"
+_WS_NOT_ALLOWED = "×÷·"
+MIN_LENGTH_CARE_WORD = 3
+_WS_ALLOWED_RANGES = (
+    (ord("a"), ord("z")),
+    (ord("A"), ord("Z")),
+    (0x00C0, 0x01BF),  # À .. ƿ (Latin-1 letters, Latin Extended-A, most of Extended-B; × ÷ are excluded above)
+    (0x01C4, 0x027F),  # Ǆ .. ɿ (rest of Latin Extended-B, IPA extensions)
+    (0x0386, 0x03FF),  # Ά .. Ͽ (Greek)
+    (ord("-"), ord("-")),
 )
 
 
@@ -281,18 +315,18 @@ def _intersection_areas(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def dont_care_predictions(
-    overlap: PairwiseOverlap, gt_ignore: np.ndarray, iou_threshold: float
+    overlap: PairwiseOverlap, gt_ignore: np.ndarray, area_precision_threshold: float = 0.5
 ) -> np.ndarray:
     """
     Which predictions lie on don't-care ground truth and are left out of every count.
 
-    Current rule: IoU with some don't-care ground truth strictly above `iou_threshold`. (The full ICDAR rule,
-    area(pred ∩ dontcare) / area(pred) > threshold, replaces this function; `overlap` has what it needs.)
+    Rule of the official script: area(pred ∩ dontcare) / area(pred) strictly above `area_precision_threshold`
+    for some don't-care ground truth. A prediction of zero area is never don't care.
 
     Args:
         overlap: the [G, P] overlap table.
         gt_ignore: [G] bool, the don't-care ground truth.
-        iou_threshold: the matching threshold.
+        area_precision_threshold: the AREA_PRECISION_CONSTRAINT (0.5).
 
     Returns:
         [P] bool.
@@ -301,7 +335,10 @@ def dont_care_predictions(
     num_pred = overlap.pred_area.shape[0]
     if num_pred == 0 or not gt_ignore.any():
         return np.zeros(num_pred, dtype=bool)
-    return (overlap.iou[gt_ignore] > iou_threshold).any(axis=0) & (overlap.pred_area > 0)
+    area = overlap.pred_area
+    precision = np.zeros((int(gt_ignore.sum()), num_pred), dtype=np.float64)
+    np.divide(overlap.intersection[gt_ignore], area[None, :], out=precision, where=area[None, :] > 0)
+    return (precision > area_precision_threshold).any(axis=0)
 
 
 def _greedy_pairs(iou: np.ndarray, gt_ignore: np.ndarray, pred_ignored: np.ndarray, thr: float):
@@ -318,11 +355,21 @@ def _greedy_pairs(iou: np.ndarray, gt_ignore: np.ndarray, pred_ignored: np.ndarr
     return pairs
 
 
+def _match(
+    overlap: PairwiseOverlap, gt_ignore: np.ndarray, iou_threshold: float, area_precision_threshold: float
+) -> MatchResult:
+    iou = overlap.iou
+    pred_ignored = dont_care_predictions(overlap, gt_ignore, area_precision_threshold)
+    pairs = _greedy_pairs(iou, gt_ignore, pred_ignored, iou_threshold)
+    return MatchResult(pairs=pairs, pred_ignored=pred_ignored, iou=iou)
+
+
 def match_greedy(
     gt_polys: Sequence[PolygonLike],
     gt_ignore: Sequence[bool],
     pred_polys: Sequence[PolygonLike],
     iou_threshold: float = 0.5,
+    area_precision_threshold: float = 0.5,
 ) -> MatchResult:
     """
     Official greedy matching, in the order given (sort the predictions beforehand if order should follow
@@ -336,6 +383,8 @@ def match_greedy(
         gt_ignore: G flags, True for don't care.
         pred_polys: P predicted polygons.
         iou_threshold: a pair matches when IoU > this value.
+        area_precision_threshold: a prediction is don't care when more than this fraction of its area lies
+            inside one don't-care ground truth.
 
     Returns:
         The matched pairs, the don't-care predictions and the IoU table.
@@ -343,16 +392,62 @@ def match_greedy(
     gt_ignore = np.asarray(gt_ignore, dtype=bool).reshape(-1)
     if len(gt_ignore) != len(gt_polys):
         raise ValueError(f"{len(gt_polys)} ground-truth polygons but {len(gt_ignore)} ignore flags")
-    overlap = pairwise_overlap(gt_polys, pred_polys)
-    iou = overlap.iou
-    pred_ignored = dont_care_predictions(overlap, gt_ignore, iou_threshold)
-    pairs = _greedy_pairs(iou, gt_ignore, pred_ignored, iou_threshold)
-    return MatchResult(pairs=pairs, pred_ignored=pred_ignored, iou=iou)
+    return _match(pairwise_overlap(gt_polys, pred_polys), gt_ignore, iou_threshold, area_precision_threshold)
 
 
-def transcription_match(gt_text: str, pred_text: str) -> bool:
-    """End-to-end comparison without lexicon: equality after `str.upper()` on both sides."""
-    return gt_text.upper() == pred_text.upper()
+def transcription_match(gt_text: str, pred_text: str, special_characters: str = SPECIAL_CHARACTERS) -> bool:
+    """
+    End-to-end comparison: case-insensitive (`str.upper()` on both sides) equality, where the ground truth may
+    lose one special character at its start, at its end, or at both (e.g. GT ``"HELLO!"`` matches ``"hello"``,
+    but GT ``"HELLO"`` does not match ``"HELLO!"``).
+    """
+    gt, det = gt_text.upper(), pred_text.upper()
+    if gt == det:
+        return True
+    if not gt:
+        return False
+    first, last = gt[0] in special_characters, gt[-1] in special_characters
+    return (
+        (first and gt[1:] == det)
+        or (last and gt[:-1] == det)
+        or (first and last and len(gt) >= 2 and gt[1:-1] == det)
+    )
+
+
+def _word_spotting_clean(text: str) -> str:
+    if text[-2:] in ("'s", "'S"):
+        text = text[:-2]
+    text = text.strip("-")
+    for c in _WS_SPECIAL_CHARACTERS:
+        text = text.replace(c, " ")
+    return text.strip()
+
+
+def _word_spotting_char_allowed(ch: str) -> bool:
+    if ch in _WS_NOT_ALLOWED:
+        return False
+    code = ord(ch)
+    return any(lo <= code <= hi for lo, hi in _WS_ALLOWED_RANGES)
+
+
+def word_spotting_transcription(text: str) -> Optional[str]:
+    """
+    The word-spotting dictionary test on a ground-truth word.
+
+    The word is cleaned: a trailing ``'s`` / ``'S`` is removed, ``-`` is stripped at both ends, the special
+    characters ``'!?.:,*"()·[]/`` become spaces and surrounding white space is stripped. The cleaned word
+    passes when it has no inner space, at least 3 characters, and only Latin or Greek letters or ``-``
+    (no digits, none of ``×÷·``).
+
+    Returns:
+        The cleaned word if it passes (it is then compared in this form), None if the word becomes don't care.
+    """
+    cleaned = _word_spotting_clean(text)
+    if " " in cleaned or len(cleaned) < MIN_LENGTH_CARE_WORD:
+        return None
+    if not all(_word_spotting_char_allowed(ch) for ch in cleaned):
+        return None
+    return cleaned
 
 
 def _as_gt(x: Union[TextGT, Tuple]) -> TextGT:
@@ -363,14 +458,61 @@ def _as_pred(x: Union[TextPrediction, Tuple]) -> TextPrediction:
     return x if isinstance(x, TextPrediction) else TextPrediction(*x)
 
 
+def _score_order(preds: Sequence[TextPrediction]) -> np.ndarray:
+    if not len(preds):
+        return np.arange(0)
+    scores = np.array([float(p.score) for p in preds], dtype=np.float64)
+    scores = np.nan_to_num(scores, nan=-np.inf)
+    return np.argsort(-scores, kind="stable")
+
+
+def _word_spotting_gt(gts: Sequence[TextGT]) -> Tuple[List[str], np.ndarray]:
+    """Ground-truth texts and don't-care flags of the word-spotting mode."""
+    texts, ignore = [], []
+    for g in gts:
+        cleaned = None if g.ignore else word_spotting_transcription(g.text)
+        texts.append(cleaned if cleaned is not None else g.text)
+        ignore.append(cleaned is None)
+    return texts, np.array(ignore, dtype=bool)
+
+
+def _counts(
+    match: MatchResult,
+    gt_ignore: np.ndarray,
+    gt_texts: Sequence[str],
+    pred_texts: Sequence[str],
+    word_spotting: bool,
+    pred_index: Optional[np.ndarray] = None,
+) -> ImageCounts:
+    pairs = []
+    for g, p in match.pairs:
+        if word_spotting:
+            correct = gt_texts[g].upper() == pred_texts[p].upper()
+        else:
+            correct = transcription_match(gt_texts[g], pred_texts[p])
+        pairs.append((g, int(pred_index[p]) if pred_index is not None else p, correct))
+    num_ignored = int(match.pred_ignored.sum())
+    return ImageCounts(
+        num_gt=int((~gt_ignore).sum()),
+        num_pred=len(pred_texts) - num_ignored,
+        num_matched=len(pairs),
+        num_correct=sum(c for _, _, c in pairs),
+        num_ignored_pred=num_ignored,
+        pairs=pairs,
+    )
+
+
 def evaluate_image(
     gts: Iterable[Union[TextGT, Tuple]],
     preds: Iterable[Union[TextPrediction, Tuple]],
     iou_threshold: float = 0.5,
     sort_by_score: bool = True,
+    area_precision_threshold: float = 0.5,
+    word_spotting: bool = False,
 ) -> ImageCounts:
     """
-    Count one image.
+    Count one image under one setting (coordinates are used as given; see :func:`evaluate_protocol` for the
+    full protocol).
 
     Args:
         gts: ground-truth words, :class:`TextGT` or tuples (polygon, text, ignore).
@@ -378,34 +520,36 @@ def evaluate_image(
         iou_threshold: a pair matches when IoU > this value.
         sort_by_score: match the predictions in descending score order (stable); False keeps the given
             order, as the official script does with its files.
+        area_precision_threshold: see :func:`dont_care_predictions`.
+        word_spotting: word-spotting mode (:func:`word_spotting_transcription` on the ground truth, exact
+            comparison) instead of end-to-end.
 
     Returns:
         The counts; `pairs` index into `gts` and `preds` as given.
     """
     gts = [_as_gt(g) for g in gts]
     preds = [_as_pred(p) for p in preds]
-    order = np.arange(len(preds))
-    if sort_by_score and len(preds):
-        scores = np.array([float(p.score) for p in preds], dtype=np.float64)
-        scores = np.nan_to_num(scores, nan=-np.inf)
-        order = np.argsort(-scores, kind="stable")
+    order = _score_order(preds) if sort_by_score else np.arange(len(preds))
     ordered = [preds[i] for i in order]
-    gt_ignore = np.array([bool(g.ignore) for g in gts], dtype=bool)
-    result = match_greedy([g.polygon for g in gts], gt_ignore, [p.polygon for p in ordered], iou_threshold)
+    if word_spotting:
+        gt_texts, gt_ignore = _word_spotting_gt(gts)
+    else:
+        gt_texts, gt_ignore = [g.text for g in gts], np.array([bool(g.ignore) for g in gts], dtype=bool)
+    overlap = pairwise_overlap([g.polygon for g in gts], [p.polygon for p in ordered])
+    match = _match(overlap, gt_ignore, iou_threshold, area_precision_threshold)
+    return _counts(match, gt_ignore, gt_texts, [p.text for p in ordered], word_spotting, order)
 
-    pairs = []
-    for g, p in result.pairs:
-        correct = transcription_match(gts[g].text, ordered[p].text)
-        pairs.append((g, int(order[p]), correct))
-    num_ignored = int(result.pred_ignored.sum())
-    return ImageCounts(
-        num_gt=int((~gt_ignore).sum()),
-        num_pred=len(preds) - num_ignored,
-        num_matched=len(pairs),
-        num_correct=sum(c for _, _, c in pairs),
-        num_ignored_pred=num_ignored,
-        pairs=pairs,
-    )
+
+def truncate_polygon(polygon: PolygonLike) -> PolygonLike:
+    """Coordinates truncated toward zero, as the official script's int32 cast does (NaN stays NaN)."""
+    if polygon is None:
+        return None
+    if isinstance(polygon, BaseGeometry):
+        return shapely.transform(polygon, np.trunc)
+    try:
+        return np.trunc(np.asarray(polygon, dtype=np.float64))
+    except (TypeError, ValueError):
+        return polygon
 
 
 def hmean(precision: float, recall: float) -> float:
@@ -449,3 +593,109 @@ def summarize(counts: Iterable[ImageCounts]) -> Dict[str, Union[float, int]]:
         "num_ignored_pred": sum(c.num_ignored_pred for c in counts),
     }
     return out
+
+
+def _spotting_metrics(counts: Sequence[ImageCounts], prefix: str, suffix: str) -> Dict[str, float]:
+    m = summarize(counts)
+    p, r = m["e2e_precision"], m["e2e_recall"]
+    return {f"{prefix}_precision{suffix}": p, f"{prefix}_recall{suffix}": r, f"{prefix}_hmean{suffix}": hmean(p, r)}
+
+
+def evaluate_protocol(
+    ground_truth: Mapping[Hashable, Sequence[Union[TextGT, Tuple]]],
+    predictions: Mapping[Hashable, Sequence[Union[TextPrediction, Tuple]]],
+    lexicons: Sequence["Lexicon"] = (),
+    iou_threshold: float = 0.5,
+    area_precision_threshold: float = 0.5,
+    word_spotting: bool = True,
+    integer_coordinates: bool = True,
+    sort_by_score: bool = False,
+) -> Dict[str, Union[float, int]]:
+    """
+    The full protocol over a dataset: detection, end-to-end and word spotting, without and with each lexicon,
+    in one pass (the matching is computed once per mode; lexicons only change the predicted words).
+
+    Args:
+        ground_truth: image key -> ground-truth words; every image here is evaluated (an image without
+            predictions only misses words).
+        predictions: image key -> predicted words in file order; every key must be in `ground_truth`.
+        lexicons: lexicon settings (:class:`dld.evaluation.lexicon.Lexicon`); a per-image one is looked up
+            by the image key (the N of ``voc_img_<N>.txt``).
+        iou_threshold: a pair matches when IoU > this value (0.5; some published numbers use 0.1).
+        area_precision_threshold: the don't-care rule's threshold (0.5).
+        word_spotting: also compute the `ws_*` metrics.
+        integer_coordinates: truncate every coordinate toward zero first, as the official script does.
+        sort_by_score: match in descending score order instead of the given order.
+
+    Returns:
+        The keys of :data:`METRIC_KEYS` (no lexicon), then `e2e_{precision,recall,hmean}_<kind>` for each
+        lexicon, then (with `word_spotting`) `ws_precision, ws_recall, ws_hmean, ws_num_gt, ws_num_pred` and
+        `ws_{precision,recall,hmean}_<kind>`.
+    """
+    unknown = [k for k in predictions if k not in ground_truth]
+    if unknown:
+        raise ValueError(
+            f"Predictions for image {unknown[0]!r} (and {len(unknown) - 1} more) have no ground truth"
+        )
+    kinds = [lex.kind for lex in lexicons]
+    if len(set(kinds)) != len(kinds) or "" in kinds:
+        raise ValueError(f"lexicon kinds must be distinct and non-empty, got {kinds}")
+
+    preds: Dict[Hashable, List[TextPrediction]] = {}
+    for key in ground_truth:
+        words = [_as_pred(p) for p in predictions.get(key, ())]
+        if sort_by_score:
+            words = [words[i] for i in _score_order(words)]
+        preds[key] = words
+    texts = {key: [p.text for p in words] for key, words in preds.items()}
+    texts_by_kind: Dict[str, Mapping[Hashable, List[str]]] = {"": texts}
+    for lex in lexicons:
+        texts_by_kind[lex.kind] = lex.correct(texts)
+
+    e2e: Dict[str, List[ImageCounts]] = {k: [] for k in texts_by_kind}
+    ws: Dict[str, List[ImageCounts]] = {k: [] for k in texts_by_kind}
+    for key, gt_words in ground_truth.items():
+        gts = [_as_gt(g) for g in gt_words]
+        gt_polys = [g.polygon for g in gts]
+        pred_polys = [p.polygon for p in preds[key]]
+        if integer_coordinates:
+            gt_polys = [truncate_polygon(p) for p in gt_polys]
+            pred_polys = [truncate_polygon(p) for p in pred_polys]
+        overlap = pairwise_overlap(gt_polys, pred_polys)
+
+        gt_ignore = np.array([bool(g.ignore) for g in gts], dtype=bool)
+        gt_texts = [g.text for g in gts]
+        match = _match(overlap, gt_ignore, iou_threshold, area_precision_threshold)
+        for kind, by_image in texts_by_kind.items():
+            e2e[kind].append(_counts(match, gt_ignore, gt_texts, by_image[key], word_spotting=False))
+        if word_spotting:
+            ws_texts, ws_ignore = _word_spotting_gt(gts)
+            ws_match = _match(overlap, ws_ignore, iou_threshold, area_precision_threshold)
+            for kind, by_image in texts_by_kind.items():
+                ws[kind].append(_counts(ws_match, ws_ignore, ws_texts, by_image[key], word_spotting=True))
+
+    out: Dict[str, Union[float, int]] = summarize(e2e[""])
+    for kind in kinds:
+        out.update(_spotting_metrics(e2e[kind], "e2e", f"_{kind}"))
+    if word_spotting:
+        out.update(_spotting_metrics(ws[""], "ws", ""))
+        ws_summary = summarize(ws[""])
+        out["ws_num_gt"] = ws_summary["num_gt"]
+        out["ws_num_pred"] = ws_summary["num_pred"]
+        for kind in kinds:
+            out.update(_spotting_metrics(ws[kind], "ws", f"_{kind}"))
+    return out
+
+
+def metrics_table(metrics: Mapping[str, Union[float, int]]) -> str:
+    """
+    A text table of :func:`evaluate_protocol`'s metrics in %: one row per setting (detection, then end-to-end
+    and word spotting without and with each lexicon), columns precision / recall / H-mean.
+    """
+    rows = []
+    for prefix, name in (("det", "detection"), ("e2e", "end-to-end"), ("ws", "word spotting")):
+        key = f"{prefix}_hmean"
+        for s in [k[len(key) :] for k in metrics if k == key or k.startswith(key + "_")]:
+            label = f"{name} ({s[1:]})" if s else (name if prefix == "det" else f"{name} (none)")
+            rows.append([label] + [100.0 * metrics[f"{prefix}_{m}{s}"] for m in ("precision", "recall", "hmean")])
+    return tabulate(rows, headers=["setting", "precision", "recall", "hmean"], tablefmt="pipe", floatfmt=".2f")

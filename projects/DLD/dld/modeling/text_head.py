@@ -128,6 +128,8 @@ class TextROIHeads(StandardROIHeads):
         text_head: TextRecognitionHead,
         text_loss_weight: float,
         beam_width: int,
+        jitter_copies: int = 0,
+        jitter_ratio: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -135,6 +137,8 @@ class TextROIHeads(StandardROIHeads):
         self.text_head = text_head
         self.text_loss_weight = text_loss_weight
         self.beam_width = beam_width
+        self.jitter_copies = jitter_copies
+        self.jitter_ratio = jitter_ratio
 
     @classmethod
     def from_config(cls, cfg, input_shape: Dict[str, ShapeSpec]):
@@ -154,6 +158,8 @@ class TextROIHeads(StandardROIHeads):
             "text_head": TextRecognitionHead(cfg, input_shape[in_feature]),
             "text_loss_weight": cfg.MODEL.TEXT_HEAD.LOSS_WEIGHT,
             "beam_width": cfg.MODEL.TEXT_HEAD.BEAM_WIDTH,
+            "jitter_copies": cfg.MODEL.TEXT_HEAD.TRAIN_JITTER_COPIES,
+            "jitter_ratio": cfg.MODEL.TEXT_HEAD.TRAIN_JITTER_RATIO,
         }
 
     def forward(
@@ -166,7 +172,7 @@ class TextROIHeads(StandardROIHeads):
         if not self.training:
             return super().forward(images, features, proposals, targets)
         proposals, losses = super().forward(images, features, proposals, targets)
-        outputs, text_targets = self.forward_text_train(features, targets)
+        outputs, text_targets = self.forward_text_train(features, targets, self.jitter_copies)
         losses["loss_rec"] = self.text_loss_weight * self.text_head.loss(outputs.logits, text_targets)
         return proposals, losses
 
@@ -174,14 +180,21 @@ class TextROIHeads(StandardROIHeads):
         instances = super().forward_with_given_boxes(features, instances)
         return self._forward_text_inference(features, instances)
 
-    @staticmethod
-    def recognition_inputs(targets: List[Instances]) -> Tuple[List[torch.Tensor], List[torch.Tensor], torch.Tensor]:
-        """Boxes, box-relative masks and token targets of the ground-truth words that can be encoded."""
+    def recognition_inputs(
+        self, targets: List[Instances], jitter_copies: int = 0
+    ) -> Tuple[List[torch.Tensor], List[torch.Tensor], torch.Tensor]:
+        """
+        Boxes, box-relative masks and token targets of the ground-truth words that can be encoded, plus
+        `jitter_copies` copies of each word with its box corners moved by up to `jitter_ratio` of the box size.
+        """
         boxes, masks, texts = [], [], []
         for t in targets:
             keep = (t.gt_texts != CharsetEncoder.PAD).any(dim=1)
             idx = torch.nonzero(keep).flatten()
             gt_boxes = t.gt_boxes.tensor[idx]
+            if jitter_copies > 0 and len(idx):
+                idx = idx.repeat(jitter_copies + 1)
+                gt_boxes = self._jitter(gt_boxes, jitter_copies, t.image_size)
             boxes.append(gt_boxes)
             if len(idx):
                 masks.append(t.gt_masks[idx].crop_and_resize(gt_boxes, _GT_MASK_SIZE).to(torch.float32))
@@ -190,11 +203,20 @@ class TextROIHeads(StandardROIHeads):
             texts.append(t.gt_texts[idx])
         return boxes, masks, torch.cat(texts) if texts else torch.zeros((0, 1), dtype=torch.long)
 
+    def _jitter(self, boxes: torch.Tensor, copies: int, image_size) -> torch.Tensor:
+        size = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2)
+        noise = (torch.rand((copies,) + boxes.shape, device=boxes.device) * 2 - 1) * self.jitter_ratio * size
+        jittered = (boxes[None] + noise).reshape(-1, 4)
+        height, width = image_size
+        jittered[:, 0::2] = jittered[:, 0::2].clamp(0, width)
+        jittered[:, 1::2] = jittered[:, 1::2].clamp(0, height)
+        return torch.cat([boxes, jittered])
+
     def forward_text_train(
-        self, features: Dict[str, torch.Tensor], targets: List[Instances]
+        self, features: Dict[str, torch.Tensor], targets: List[Instances], jitter_copies: int = 0
     ) -> Tuple[RecognitionOutputs, torch.Tensor]:
         """Teacher-forced recognition on the encodable ground-truth words; returns outputs and targets."""
-        boxes, masks, text_targets = self.recognition_inputs(targets)
+        boxes, masks, text_targets = self.recognition_inputs(targets, jitter_copies)
         feature = features[self.text_in_feature]
         outputs = self.text_head.forward_train(feature, boxes, masks, text_targets.to(feature.device))
         return outputs, text_targets.to(feature.device)

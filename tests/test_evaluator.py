@@ -224,10 +224,13 @@ def test_iou_exactly_at_threshold_does_not_match():
     assert polygon_iou(gt, half) == 0.5
     assert match_greedy([gt], [False], [half], 0.5).pairs == []
     assert match_greedy([gt], [False], [half], 0.49).pairs == [(0, 0)]
-    # Same strictness for the don't-care rule: at exactly 0.5 the prediction is a false positive.
-    res = match_greedy([gt], [True], [half], 0.5)
+    # Same strictness for the don't-care rule, which is area(pred ∩ dontcare) / area(pred) > 0.5 (not IoU):
+    # `half` lies wholly inside the don't-care word and is ignored; a box half inside it is a false positive.
+    assert match_greedy([gt], [True], [half], 0.5).pred_ignored[0]
+    half_inside = rect(5, 0, 15, 10)
+    res = match_greedy([gt], [True], [half_inside], 0.5)
     assert not res.pred_ignored[0]
-    c = evaluate_image([TextGT(gt, "###", True)], [TextPrediction(half, "a", 1.0)], 0.5)
+    c = evaluate_image([TextGT(gt, "###", True)], [TextPrediction(half_inside, "a", 1.0)], 0.5)
     assert (c.num_gt, c.num_pred, c.num_ignored_pred) == (0, 1, 0)
 
 
@@ -358,16 +361,18 @@ def test_evaluator_end_to_end(tiny_dataset, tmp_path):
     results = _run(ev)
     assert list(results) == ["text"]
     m = results["text"]
-    # Cared GT: 2 (img1) + 0 + 1 (img3) = 3. Cared predictions: 3 (img1) + 1 (img2) = 4. Matched 2, correct 1.
-    assert (m["num_gt"], m["num_pred"], m["num_matched"], m["num_correct"]) == (3, 4, 2, 1)
+    # The evaluator scores integer coordinates, truncated as the official script does: P2 becomes
+    # [23, 33] x [0, 10], IoU 70/130 > 0.5 with "world", and being scored above P1 it takes that word.
+    # Cared GT: 2 (img1) + 0 + 1 (img3) = 3. Cared predictions: 3 (img1) + 1 (img2) = 4. Matched 2, correct 2.
+    assert (m["num_gt"], m["num_pred"], m["num_matched"], m["num_correct"]) == (3, 4, 2, 2)
     assert (m["num_images"], m["num_ignored_pred"]) == (3, 1)
     assert m["det_precision"] == pytest.approx(2 / 4)
     assert m["det_recall"] == pytest.approx(2 / 3)
     assert m["det_hmean"] == pytest.approx(hm(2 / 4, 2 / 3))
-    assert m["e2e_precision"] == pytest.approx(1 / 4)
-    assert m["e2e_recall"] == pytest.approx(1 / 3)
-    assert m["e2e_hmean"] == pytest.approx(hm(1 / 4, 1 / 3))
-    assert m["word_accuracy"] == pytest.approx(1 / 2)
+    assert m["e2e_precision"] == pytest.approx(2 / 4)
+    assert m["e2e_recall"] == pytest.approx(2 / 3)
+    assert m["e2e_hmean"] == pytest.approx(hm(2 / 4, 2 / 3))
+    assert m["word_accuracy"] == pytest.approx(1.0)
 
     with open(tmp_path / "text_metrics.json") as f:
         on_disk = json.load(f)
@@ -399,9 +404,11 @@ def test_evaluator_thresholds_and_from_config(tiny_dataset):
     assert (ev.iou_threshold, ev.score_threshold) == (0.65, 0.2)
     # distributed=True works in a single process.
     m = _run(ev)["text"]
-    # IoU 0.6 no longer matches; the 0.3-score copy of "hello" is now kept and is a false positive.
-    assert (m["num_gt"], m["num_pred"], m["num_matched"], m["num_correct"]) == (3, 5, 1, 1)
-    assert m["det_precision"] == pytest.approx(1 / 5)
+    # After integer truncation P2 ([23, 33]) has IoU 70/130 < 0.65 and no longer matches, P1 ([22, 32]) has
+    # 80/120 > 0.65 and takes "world" with the wrong text; the 0.3-score copy of "hello" is now kept and is a
+    # false positive.
+    assert (m["num_gt"], m["num_pred"], m["num_matched"], m["num_correct"]) == (3, 5, 2, 1)
+    assert m["det_precision"] == pytest.approx(2 / 5)
     assert m["e2e_recall"] == pytest.approx(1 / 3)
 
 

@@ -71,5 +71,8 @@ def add_dld_config(cfg: CN) -> None:
     cfg.TEST.TEXT = CN()
     # IoU above which a prediction matches a ground-truth word (0.5 in the ICDAR protocols).
     cfg.TEST.TEXT.IOU_THRESHOLD = 0.5
+    # A prediction more than this fraction of whose area lies inside one don't-care word is ignored
+    # (ICDAR AREA_PRECISION_CONSTRAINT).
+    cfg.TEST.TEXT.AREA_PRECISION_THRESHOLD = 0.5
     # Predictions with a detection score below this are not evaluated.
     cfg.TEST.TEXT.SCORE_THRESHOLD = 0.5

@@ -20,6 +20,7 @@ from .formats_base import (
     load_text,
     make_word,
     parse_coordinates,
+    parse_lines,
     parse_records,
     read_bytes,
     source_name,
@@ -207,6 +208,4 @@ def parse_totaltext_gt(source: TextSource, lenient: bool = False, name: Optional
     first = next((line.strip() for line in lines if line.strip()), "")
     if first.startswith("x:"):
         return _parse_legacy_text(text, name, lenient)
-    return parse_records(
-        ((i, line) for i, line in enumerate(lines, start=1) if line.strip()), name, _parse_polygon_line, lenient
-    )
+    return parse_lines(text, name, _parse_polygon_line, lenient)

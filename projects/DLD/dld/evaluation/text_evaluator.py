@@ -143,8 +143,11 @@ class TextSpottingEvaluator(DatasetEvaluator):
         self._area_precision_threshold = float(area_precision_threshold)
         self._word_spotting = bool(word_spotting)
         self._distributed = distributed
-        self._eval_gt_zip = eval_gt_zip if eval_gt_zip is not None else meta.get("eval_gt_zip", None)
-        self._lexicon_paths = dict(lexicons if lexicons is not None else meta.get("lexicons", None) or {})
+        # Metadata paths are relative to $DETECTRON2_DATASETS, read now (the root may change after import).
+        self._eval_gt_zip = eval_gt_zip if eval_gt_zip is not None else _resolve(meta.get("eval_gt_zip", None))
+        if lexicons is None:
+            lexicons = {kind: _resolve(path) for kind, path in (meta.get("lexicons", None) or {}).items()}
+        self._lexicon_paths = dict(lexicons)
         self._polygon_format = polygon_format or meta.get("polygon_format", None) or "polygon"
         if self._polygon_format not in POLYGON_FORMATS:
             raise ValueError(f"polygon_format must be one of {POLYGON_FORMATS}, got {self._polygon_format!r}")
@@ -167,7 +170,7 @@ class TextSpottingEvaluator(DatasetEvaluator):
             output_dir=output_dir,
             iou_threshold=cfg.TEST.TEXT.IOU_THRESHOLD,
             score_threshold=cfg.TEST.TEXT.SCORE_THRESHOLD,
-            area_precision_threshold=cfg.TEST.TEXT.get("AREA_PRECISION_THRESHOLD", 0.5),
+            area_precision_threshold=cfg.TEST.TEXT.AREA_PRECISION_THRESHOLD,
             distributed=True,
         )
 
@@ -406,3 +409,9 @@ def _prediction_to_json(p: Dict[str, Any]) -> Dict[str, Any]:
             for w in p["instances"]
         ],
     }
+
+
+def _resolve(path: Optional[str]) -> Optional[str]:
+    from ..data.builtin import resolve_dataset_path
+
+    return None if path is None else resolve_dataset_path(path)

@@ -19,12 +19,14 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest tests -q -m "not slow"
 
-# Generate the synthetic data, train the CPU-sized spotter (resuming if it was stopped), evaluate it on
-# synth_text_val and draw a few predictions.
-demo: setup
-	$(PY) tools/generate_synthetic_data.py --config-file $(DEMO_CONFIG)
-	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) --resume OUTPUT_DIR $(DEMO_OUTPUT)
+# Generate the synthetic data, train the CPU-sized spotter (resuming from its last checkpoint if it was
+# stopped; skipped once model_final.pth exists), evaluate it on synth_text_val and draw a few predictions.
+demo: setup $(DEMO_OUTPUT)/model_final.pth
 	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) --eval-only \
 		OUTPUT_DIR $(DEMO_OUTPUT) MODEL.WEIGHTS $(DEMO_OUTPUT)/model_final.pth
 	$(PY) tools/demo.py --config-file $(DEMO_CONFIG) --input $(DETECTRON2_DATASETS)/synth_text/val/images \
 		--output $(DEMO_OUTPUT)/demo --max-images 8 --opts MODEL.WEIGHTS $(DEMO_OUTPUT)/model_final.pth
+
+$(DEMO_OUTPUT)/model_final.pth:
+	$(PY) tools/generate_synthetic_data.py --config-file $(DEMO_CONFIG)
+	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) --resume OUTPUT_DIR $(DEMO_OUTPUT)

@@ -34,6 +34,50 @@ def add_dld_config(cfg: CN) -> None:
     # approxPolyDP epsilon for output polygons, as a fraction of the contour perimeter.
     cfg.MODEL.TEXT_HEAD.POLYGON_EPSILON = 0.01
 
+    # ---------------------------------------------------------------- DLD (teacher, student, selector)
+    cfg.MODEL.DLD = CN()
+    # Candidate scales of the student's input, relative to the teacher's resolution.
+    cfg.MODEL.DLD.SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+    cfg.MODEL.DLD.SELECTOR = CN()
+    # Entry of the DLD_SELECTOR registry.
+    cfg.MODEL.DLD.SELECTOR.NAME = "ResolutionSelector"
+    # Width of the selector's first conv (32 in the reference).
+    cfg.MODEL.DLD.SELECTOR.BASE_CHANNELS = 32
+    # Longer side of the thumbnail the selector reads; 0 = the full teacher-resolution image (the reference).
+    cfg.MODEL.DLD.SELECTOR.INPUT_SIZE = 256
+    # Initial Gumbel-softmax temperature tau0.
+    cfg.MODEL.DLD.SELECTOR.TEMPERATURE = 5.0
+    # tau = tau0 * decay ** (iteration / ITERS_PER_EPOCH), the reference's per-epoch schedule.
+    cfg.MODEL.DLD.SELECTOR.TEMPERATURE_DECAY = 0.965
+    # Iterations per "epoch" of the temperature schedule (about 395 in the reference at batch 24).
+    cfg.MODEL.DLD.SELECTOR.ITERS_PER_EPOCH = 395
+    # True: sample the scale at test time as the reference does (not repeatable); False: argmax.
+    cfg.MODEL.DLD.SELECTOR.TEST_SAMPLING = False
+    # Accuracy term: "kl" to the teacher's recognition distributions (paper) or "ce" to the ground truth (code).
+    cfg.MODEL.DLD.SELECTOR.ACCURACY_MODE = "kl"
+    # gamma, the weight of the cost term (0.1 and 0.3 are the released settings).
+    cfg.MODEL.DLD.SELECTOR.COST_GAMMA = 0.1
+    cfg.MODEL.DLD.COST = CN()
+    # "flops": measured student FLOPs T_i / T_teacher (fvcore); "power": the reference's proxy s ** 1.5.
+    cfg.MODEL.DLD.COST.TYPE = "flops"
+    # Fixed RoIs for the box head when counting FLOPs; -1 = RPN.POST_NMS_TOPK_TEST.
+    cfg.MODEL.DLD.COST.NUM_PROPOSALS = -1
+    # Fixed detections for the mask and text heads when counting FLOPs (about a typical word count; the
+    # per-word cost does not shrink with the scale, so the cap of 100 would flatten the cost term);
+    # -1 = TEST.DETECTIONS_PER_IMAGE.
+    cfg.MODEL.DLD.COST.NUM_DETECTIONS = 10
+    cfg.MODEL.DLD.SKD = CN()
+    # Teacher beam sequences used for sequence-level distillation (the reference code uses 1).
+    cfg.MODEL.DLD.SKD.TOPK = 3
+    # Teacher beam width; at least TOPK.
+    cfg.MODEL.DLD.SKD.BEAM_WIDTH = 5
+    # "probability": weights = softmax of the teacher's sequence log-probabilities (paper); "uniform" (code).
+    cfg.MODEL.DLD.SKD.SEQ_WEIGHTING = "probability"
+    # Weights of the RoI-feature L2, hidden-state L2 and sequence KD terms (all 1.0 in the reference).
+    cfg.MODEL.DLD.SKD.ROI_WEIGHT = 1.0
+    cfg.MODEL.DLD.SKD.CONTEXT_WEIGHT = 1.0
+    cfg.MODEL.DLD.SKD.SEQ_WEIGHT = 1.0
+
     # ---------------------------------------------------------------- training input
     # Integer rotation angle range in degrees drawn per image (the reference draws from [-15, 15)); (0, 0) is off.
     cfg.INPUT.ROTATION_ANGLES = (0, 0)

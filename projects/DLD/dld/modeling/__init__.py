@@ -1,5 +1,14 @@
+from .cost import FlopsTable, count_flops, count_selector_flops, flops_breakdown, lowres_size
+from .distill_losses import (
+    feature_l2_loss,
+    selector_accuracy_loss,
+    selector_cost_loss,
+    sequence_kd_loss,
+    sequence_log_probs,
+)
 from .meta_arch import TextSpotterRCNN
 from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
+from .selector import SELECTOR_REGISTRY, ResolutionSelector, SelectorOutput, build_selector
 from .text_head import TextRecognitionHead, TextROIHeads, build_charset_encoder
 
 __all__ = [
@@ -11,4 +20,18 @@ __all__ = [
     "SequenceEncoder",
     "AttentionDecoder",
     "build_charset_encoder",
+    "feature_l2_loss",
+    "sequence_log_probs",
+    "sequence_kd_loss",
+    "selector_accuracy_loss",
+    "selector_cost_loss",
+    "SELECTOR_REGISTRY",
+    "ResolutionSelector",
+    "SelectorOutput",
+    "build_selector",
+    "FlopsTable",
+    "count_flops",
+    "count_selector_flops",
+    "flops_breakdown",
+    "lowres_size",
 ]

@@ -70,12 +70,19 @@ def main(args):
     if args.eval_only:
         model = Trainer.build_model(cfg)
         DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        if hasattr(model, "load_teacher"):
+            model.load_teacher(init_student=False)
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)
         return res
     trainer = Trainer(cfg)
+    resumed = args.resume and trainer.checkpointer.has_checkpoint()
     trainer.resume_or_load(resume=args.resume)
+    model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+    if hasattr(model, "load_teacher"):
+        # DLD: the frozen teacher is loaded after the student's weights, and starts the student when not resuming.
+        model.load_teacher(init_student=cfg.MODEL.DLD.TEACHER.INIT_STUDENT and not resumed and not cfg.MODEL.WEIGHTS)
     return trainer.train()
 
 

@@ -38,6 +38,15 @@ def add_dld_config(cfg: CN) -> None:
     cfg.MODEL.DLD = CN()
     # Candidate scales of the student's input, relative to the teacher's resolution.
     cfg.MODEL.DLD.SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+    cfg.MODEL.DLD.TEACHER = CN()
+    # Yaml of the teacher's architecture where it differs from the student's; empty = the student's config.
+    cfg.MODEL.DLD.TEACHER.CONFIG = ""
+    # Checkpoint of the trained teacher, loaded after the student's weights (MODEL.WEIGHTS or a resume).
+    cfg.MODEL.DLD.TEACHER.WEIGHTS = ""
+    # Start the student from the teacher's checkpoint when not resuming (the reference does).
+    cfg.MODEL.DLD.TEACHER.INIT_STUDENT = True
+    # Also write the frozen teacher into the DLD checkpoints (off: checkpoints hold student and selector).
+    cfg.MODEL.DLD.TEACHER.SAVE = False
     cfg.MODEL.DLD.SELECTOR = CN()
     # Entry of the DLD_SELECTOR registry.
     cfg.MODEL.DLD.SELECTOR.NAME = "ResolutionSelector"

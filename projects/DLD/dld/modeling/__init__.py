@@ -6,12 +6,14 @@ from .distill_losses import (
     sequence_kd_loss,
     sequence_log_probs,
 )
+from .distill import DLDTextSpotter
 from .meta_arch import TextSpotterRCNN
 from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
 from .selector import SELECTOR_REGISTRY, ResolutionSelector, SelectorOutput, build_selector
 from .text_head import TextRecognitionHead, TextROIHeads, build_charset_encoder
 
 __all__ = [
+    "DLDTextSpotter",
     "TextSpotterRCNN",
     "TextROIHeads",
     "TextRecognitionHead",

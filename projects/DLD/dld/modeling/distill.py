@@ -1,0 +1,287 @@
+"""
+DLDTextSpotter: the Dynamic Low-Resolution Distillation meta-architecture (reference spec §2, §3). One module
+holds the student (a TextSpotterRCNN), the frozen high-resolution teacher and the Dynamic Resolution Selector.
+"""
+import logging
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from detectron2.config import configurable, get_cfg
+from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.structures import Boxes, ImageList, Instances, PolygonMasks
+from detectron2.utils.file_io import PathManager
+from torch import nn
+
+from .cost import FlopsTable, lowres_size
+from .distill_losses import feature_l2_loss, selector_accuracy_loss, selector_cost_loss, sequence_kd_loss
+from .meta_arch import TextSpotterRCNN
+from .selector import build_selector
+
+__all__ = ["DLDTextSpotter", "build_teacher_cfg", "check_same_architecture"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_teacher_cfg(cfg):
+    """The teacher's config: `MODEL.DLD.TEACHER.CONFIG` merged over the defaults, or the student's own."""
+    if not cfg.MODEL.DLD.TEACHER.CONFIG:
+        return cfg
+    from ..config import add_dld_config
+
+    teacher_cfg = get_cfg()
+    add_dld_config(teacher_cfg)
+    teacher_cfg.merge_from_file(cfg.MODEL.DLD.TEACHER.CONFIG)
+    teacher_cfg.MODEL.DEVICE = cfg.MODEL.DEVICE
+    return teacher_cfg
+
+
+def check_same_architecture(student: nn.Module, state_dict: Dict[str, torch.Tensor], source: str) -> None:
+    """Raise a ValueError naming every key missing, unexpected or of another shape in `state_dict`."""
+    expected = {k: v.shape for k, v in student.state_dict().items()}
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state_dict) if tuple(state_dict[k].shape) != tuple(expected[k]))
+    if missing or unexpected or wrong:
+        details = [
+            f"{len(missing)} missing: {missing[:10]}" if missing else "",
+            f"{len(unexpected)} unexpected: {unexpected[:10]}" if unexpected else "",
+            f"{len(wrong)} of another shape: "
+            + str([(k, tuple(state_dict[k].shape), tuple(expected[k])) for k in wrong[:10]])
+            if wrong
+            else "",
+        ]
+        raise ValueError(
+            f"Teacher checkpoint {source} does not match the teacher's architecture: "
+            + "; ".join(d for d in details if d)
+        )
+
+
+def _scale_instances(instances: Instances, size: Tuple[int, int], sx: float, sy: float) -> Instances:
+    """Ground-truth words of an image resized by (sx, sy)."""
+    out = Instances(size)
+    boxes = instances.gt_boxes.tensor.clone()
+    boxes[:, 0::2] *= sx
+    boxes[:, 1::2] *= sy
+    out.gt_boxes = Boxes(boxes)
+    out.gt_classes = instances.gt_classes
+    polys = []
+    for parts in instances.gt_masks.polygons:
+        scaled = []
+        for p in parts:
+            q = p.copy()
+            q[0::2] *= sx
+            q[1::2] *= sy
+            scaled.append(q)
+        polys.append(scaled)
+    out.gt_masks = PolygonMasks(polys)
+    out.gt_texts = instances.gt_texts
+    return out
+
+
+@META_ARCH_REGISTRY.register()
+class DLDTextSpotter(nn.Module):
+    """
+    Training: the frozen teacher reads the batch at its resolution (no grad); the selector picks one scale
+    per image (hard Gumbel-softmax, straight-through); the student trains at that scale with its own losses
+    plus SKD (RoI-feature L2, hidden-state L2, sequence KD on the teacher's top-k beams); the selector learns
+    from the accuracy term at every candidate scale plus γ · T_i / T_teacher of the scale it chose.
+    Inference: selector argmax → student at that scale → words mapped back to the original image; each
+    output dict carries `selected_scale`.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        student: TextSpotterRCNN,
+        teacher: TextSpotterRCNN,
+        selector: nn.Module,
+        flops_table: FlopsTable,
+        gamma: float,
+        accuracy_mode: str,
+        skd_topk: int,
+        skd_beam_width: int,
+        skd_weighting: str,
+        roi_weight: float,
+        context_weight: float,
+        seq_weight: float,
+        teacher_weights: str = "",
+        save_teacher: bool = False,
+    ):
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.selector = selector
+        self.flops_table = flops_table
+        self.gamma = gamma
+        self.accuracy_mode = accuracy_mode
+        self.skd_topk = skd_topk
+        self.skd_beam_width = max(skd_beam_width, skd_topk)
+        self.skd_weighting = skd_weighting
+        self.roi_weight = roi_weight
+        self.context_weight = context_weight
+        self.seq_weight = seq_weight
+        self.teacher_weights = teacher_weights
+        self.save_teacher = save_teacher
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+
+    @classmethod
+    def from_config(cls, cfg):
+        dld = cfg.MODEL.DLD
+        student = TextSpotterRCNN(cfg)
+        teacher = TextSpotterRCNN(build_teacher_cfg(cfg))
+        return {
+            "student": student,
+            "teacher": teacher,
+            "selector": build_selector(cfg),
+            "flops_table": FlopsTable(cfg, student),
+            "gamma": dld.SELECTOR.COST_GAMMA,
+            "accuracy_mode": dld.SELECTOR.ACCURACY_MODE,
+            "skd_topk": dld.SKD.TOPK,
+            "skd_beam_width": dld.SKD.BEAM_WIDTH,
+            "skd_weighting": dld.SKD.SEQ_WEIGHTING,
+            "roi_weight": dld.SKD.ROI_WEIGHT,
+            "context_weight": dld.SKD.CONTEXT_WEIGHT,
+            "seq_weight": dld.SKD.SEQ_WEIGHT,
+            "teacher_weights": dld.TEACHER.WEIGHTS,
+            "save_teacher": dld.TEACHER.SAVE,
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return self.student.device
+
+    @property
+    def scales(self) -> Tuple[float, ...]:
+        return tuple(float(s) for s in self.selector.scales)
+
+    def train(self, mode: bool = True):
+        """The teacher stays in eval mode whatever the mode of the rest."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def state_dict(self, *args, **kwargs):
+        state = super().state_dict(*args, **kwargs)
+        if not self.save_teacher:
+            prefix = kwargs.get("prefix", "")
+            for key in [k for k in state if k.startswith(prefix + "teacher.")]:
+                del state[key]
+        return state
+
+    def load_teacher(self, init_student: bool = False) -> None:
+        """
+        Load the teacher from `MODEL.DLD.TEACHER.WEIGHTS` (after the student's weights were loaded), checking
+        that it matches the teacher's architecture; with `init_student`, also start the student from it.
+        """
+        if not self.teacher_weights:
+            raise ValueError("MODEL.DLD.TEACHER.WEIGHTS is empty: DLD needs a trained teacher checkpoint")
+        with PathManager.open(self.teacher_weights, "rb") as f:
+            checkpoint = torch.load(f, map_location="cpu", weights_only=False)
+        state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
+        if not isinstance(state, dict):
+            raise ValueError(f"Teacher checkpoint {self.teacher_weights} holds no model state dict")
+        state = {k: torch.as_tensor(v) for k, v in state.items()}
+        check_same_architecture(self.teacher, state, self.teacher_weights)
+        self.teacher.load_state_dict(state)
+        if init_student:
+            check_same_architecture(self.student, state, self.teacher_weights)
+            self.student.load_state_dict(state)
+        logger.info(f"Teacher loaded from {self.teacher_weights}" + (" (student too)" if init_student else ""))
+
+    # ---------------------------------------------------------------------------------------- inputs
+    def _low_resolution(
+        self, images: ImageList, scales: List[float], targets: Optional[List[Instances]] = None
+    ) -> Tuple[ImageList, Optional[List[Instances]]]:
+        """Each normalised image resized bilinearly by its own scale (reference spec §2.4), then batched."""
+        resized, new_targets = [], []
+        for i, ((h, w), s) in enumerate(zip(images.image_sizes, scales)):
+            nh, nw = lowres_size(h, w, s)
+            x = images.tensor[i : i + 1, :, :h, :w]
+            resized.append(F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)[0])
+            if targets is not None:
+                new_targets.append(_scale_instances(targets[i], (nh, nw), nw / w, nh / h))
+        batch = ImageList.from_tensors(resized, self.student.backbone.size_divisibility)
+        return batch, (new_targets if targets is not None else None)
+
+    # ---------------------------------------------------------------------------------------- training
+    def forward(self, batched_inputs: List[Dict]):
+        if not self.training:
+            return self.inference(batched_inputs)
+        images = self.student.preprocess_image(batched_inputs)
+        targets = [x["instances"].to(self.device) for x in batched_inputs]
+        heads = self.student.roi_heads
+
+        with torch.no_grad():
+            teacher_features = self.teacher.backbone(images.tensor)
+            teacher_rec, text_targets = self.teacher.roi_heads.forward_text_train(teacher_features, targets)
+        image_index = torch.cat(
+            [torch.full((len(b),), i, dtype=torch.long) for i, b in enumerate(heads.recognition_inputs(targets)[0])]
+        ).to(self.device)
+
+        decision = self.selector(images.tensor, images.image_sizes)
+        losses = self._selector_losses(images, targets, decision, teacher_rec.logits, text_targets, image_index)
+
+        lr_images, lr_targets = self._low_resolution(images, decision.scales.tolist(), targets)
+        features = self.student.backbone(lr_images.tensor)
+        proposals, proposal_losses = self.student.proposal_generator(lr_images, features, lr_targets)
+        _, detector_losses = heads(lr_images, features, proposals, lr_targets)
+        losses.update(proposal_losses)
+        losses.update(detector_losses)
+        losses.update(self._skd_losses(features, lr_targets, teacher_rec))
+        return losses
+
+    def _selector_losses(self, images, targets, decision, teacher_logits, text_targets, image_index):
+        """Accuracy at every candidate scale (student without grad) and the FLOPs cost of the chosen one."""
+        heads = self.student.roi_heads
+        per_scale = []
+        with torch.no_grad():
+            for s in self.scales:
+                lr_images, lr_targets = self._low_resolution(images, [s] * len(targets), targets)
+                features = self.student.backbone(lr_images.tensor)
+                per_scale.append(heads.forward_text_train(features, lr_targets)[0].logits)
+        accuracy = selector_accuracy_loss(
+            torch.stack(per_scale), teacher_logits, text_targets, decision.onehot, image_index, self.accuracy_mode
+        )
+        cost = torch.stack(
+            [self.flops_table.normalized_cost(h, w) for h, w in images.image_sizes]
+        ).to(decision.onehot)
+        return {"loss_selector_accuracy": accuracy, "loss_selector_cost": selector_cost_loss(decision.onehot, cost, self.gamma)}
+
+    def _skd_losses(self, features, lr_targets, teacher_rec) -> Dict[str, torch.Tensor]:
+        heads = self.student.roi_heads
+        student_rec, _ = heads.forward_text_train(features, lr_targets)
+        if student_rec.context.shape[0] == 0:
+            zero = sum(f.sum() for f in features.values()) * 0.0
+            return {"loss_kd_roi": zero, "loss_kd_context": zero, "loss_kd_seq": zero}
+        with torch.no_grad():
+            sequences, log_probs = self.teacher.roi_heads.text_head.decoder.beam_search(
+                teacher_rec.context, self.skd_beam_width
+            )
+        k = self.skd_topk
+        return {
+            "loss_kd_roi": self.roi_weight * feature_l2_loss(student_rec.roi_features, teacher_rec.roi_features),
+            "loss_kd_context": self.context_weight * feature_l2_loss(student_rec.context, teacher_rec.context),
+            "loss_kd_seq": self.seq_weight
+            * sequence_kd_loss(
+                heads.text_head.decoder, student_rec.context, sequences[:, :k], log_probs[:, :k], self.skd_weighting
+            ),
+        }
+
+    # ---------------------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def inference(self, batched_inputs: List[Dict]) -> List[Dict]:
+        images = self.student.preprocess_image(batched_inputs)
+        decision = self.selector(images.tensor, images.image_sizes)
+        scales = decision.scales.tolist()
+        lr_images, _ = self._low_resolution(images, scales)
+        features = self.student.backbone(lr_images.tensor)
+        proposals, _ = self.student.proposal_generator(lr_images, features, None)
+        results, _ = self.student.roi_heads(lr_images, features, proposals, None)
+        outputs = self.student.postprocess_words(results, batched_inputs)
+        for out, s, (h, w) in zip(outputs, scales, images.image_sizes):
+            out["selected_scale"] = s
+            out["gflops"] = self.flops_table.student_gflops(h, w, s) if self.flops_table.model is not None else None
+        return outputs

@@ -154,3 +154,19 @@ def test_batched_extractor_equals_the_plain_per_word_version():
         chunked = ext(feature, boxes, masks)
     assert torch.allclose(got, expected, atol=1e-5)
     assert torch.allclose(chunked, expected, atol=1e-5)
+
+
+def test_auxiliary_ctc_loss_matches_torch_ctc_on_the_characters():
+    torch.manual_seed(0)
+    head = TextRecognitionHead(
+        in_channels=16, channels=16, pooler_resolution=(8, 32), stride=4, vertical_ratio=1.5,
+        mask_threshold=0.5, encoder=CharsetEncoder("abc", 5), ctc_loss_weight=1.0,
+    )
+    context = torch.randn(3, 10, 16, requires_grad=True)
+    targets = head.charset_encoder.encode_batch(["ab", "cab", "toolongword"])  # the last has no characters
+    loss = head.ctc_loss(context, targets)
+    log_probs = F.log_softmax(head.ctc_classifier(context[:2]), -1).transpose(0, 1)
+    expected = F.ctc_loss(log_probs, torch.tensor([2, 3, 4, 2, 3]), torch.tensor([10, 10]), torch.tensor([2, 3]))
+    assert torch.allclose(loss, expected)
+    loss.backward()
+    assert context.grad[:2].abs().sum() > 0 and context.grad[2].abs().sum() == 0

@@ -22,6 +22,9 @@ def add_dld_config(cfg: CN) -> None:
     cfg.MODEL.TEXT_HEAD.VERTICAL_RATIO = 1.5
     # Weight of the recognition cross-entropy (`loss_rec`).
     cfg.MODEL.TEXT_HEAD.LOSS_WEIGHT = 1.0
+    # Weight of an auxiliary CTC loss on the encoder states (0 = off, the reference). Training only: it speeds up
+    # learning from scratch; reading is always the attention decoder's.
+    cfg.MODEL.TEXT_HEAD.CTC_LOSS_WEIGHT = 0.0
     # Extra copies of each ground-truth word the recognizer trains on, with jittered boxes: more recognition
     # samples per image at little cost, and robustness to imprecise predicted boxes. 0 = the reference.
     cfg.MODEL.TEXT_HEAD.TRAIN_JITTER_COPIES = 0

@@ -49,9 +49,14 @@ class TextRecognitionHead(nn.Module):
         vertical_ratio: float,
         mask_threshold: float,
         encoder: CharsetEncoder,
+        ctc_loss_weight: float = 0.0,
     ):
         super().__init__()
         self.charset_encoder = encoder
+        self.ctc_loss_weight = ctc_loss_weight
+        # Auxiliary CTC classifier on the encoder states (training only): it aligns the encoder with the
+        # characters early, which the attention decoder otherwise takes very many samples to learn from scratch.
+        self.ctc_classifier = nn.Linear(channels, encoder.num_classes) if ctc_loss_weight > 0 else None
         self.extractor = MaskedRoIExtractor(
             in_channels, channels, pooler_resolution, stride, vertical_ratio, mask_threshold
         )
@@ -69,6 +74,7 @@ class TextRecognitionHead(nn.Module):
             "vertical_ratio": cfg.MODEL.TEXT_HEAD.VERTICAL_RATIO,
             "mask_threshold": cfg.MODEL.TEXT_HEAD.MASK_THRESHOLD,
             "encoder": build_charset_encoder(cfg),
+            "ctc_loss_weight": cfg.MODEL.TEXT_HEAD.CTC_LOSS_WEIGHT,
         }
 
     def encode(
@@ -94,6 +100,18 @@ class TextRecognitionHead(nn.Module):
         return F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=CharsetEncoder.PAD
         )
+
+    def ctc_loss(self, context: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """CTC loss of the auxiliary classifier (blank = token 0, never a character) on the words' characters."""
+        chars = targets * (targets >= 2)
+        lengths = (chars > 0).sum(dim=1)
+        valid = lengths > 0
+        if self.ctc_classifier is None or not bool(valid.any()):
+            return context.sum() * 0.0
+        log_probs = F.log_softmax(self.ctc_classifier(context[valid]), dim=-1).transpose(0, 1)  # [T, N, V]
+        input_lengths = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long)
+        flat = chars[valid][chars[valid] > 0]
+        return F.ctc_loss(log_probs, flat, input_lengths, lengths[valid], blank=0, zero_infinity=True)
 
     def recognize(self, context: torch.Tensor, beam_width: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
         """Best sequence per instance: token ids [N, S] and summed log-probabilities [N]."""
@@ -174,6 +192,10 @@ class TextROIHeads(StandardROIHeads):
         proposals, losses = super().forward(images, features, proposals, targets)
         outputs, text_targets = self.forward_text_train(features, targets, self.jitter_copies)
         losses["loss_rec"] = self.text_loss_weight * self.text_head.loss(outputs.logits, text_targets)
+        if self.text_head.ctc_classifier is not None:
+            losses["loss_rec_ctc"] = self.text_head.ctc_loss_weight * self.text_head.ctc_loss(
+                outputs.context, text_targets
+            )
         return proposals, losses
 
     def forward_with_given_boxes(self, features: Dict[str, torch.Tensor], instances: List[Instances]):

@@ -224,7 +224,8 @@ class DLDTextSpotter(nn.Module):
         decision = self.selector(images.tensor, images.image_sizes)
         losses = self._selector_losses(images, targets, decision, teacher_rec.logits, text_targets, image_index)
 
-        lr_images, lr_targets = self._low_resolution(images, decision.scales.tolist(), targets)
+        chosen = [self.scales[i] for i in decision.index.tolist()]
+        lr_images, lr_targets = self._low_resolution(images, chosen, targets)
         features = self.student.backbone(lr_images.tensor)
         proposals, proposal_losses = self.student.proposal_generator(lr_images, features, lr_targets)
         _, detector_losses = heads(lr_images, features, proposals, lr_targets)
@@ -275,7 +276,7 @@ class DLDTextSpotter(nn.Module):
     def inference(self, batched_inputs: List[Dict]) -> List[Dict]:
         images = self.student.preprocess_image(batched_inputs)
         decision = self.selector(images.tensor, images.image_sizes)
-        scales = decision.scales.tolist()
+        scales = [self.scales[i] for i in decision.index.tolist()]
         lr_images, _ = self._low_resolution(images, scales)
         features = self.student.backbone(lr_images.tensor)
         proposals, _ = self.student.proposal_generator(lr_images, features, None)

@@ -14,6 +14,15 @@ def pytest_configure(config):
 
 
 @pytest.fixture
+def single_thread():
+    """One torch thread: on two busy cores, two threads make tiny networks ~100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"the shared real data is absent ({SHARED_DATA}); it sits beside the repository in CI only")

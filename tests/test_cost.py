@@ -26,12 +26,7 @@ SIZE = (288, 384)
 NUM_DETECTIONS = 10  # fewer fixed detections than the model's cap (100) keep each count fast
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _spotter(seed: int):
@@ -147,12 +142,9 @@ def test_selector_flops_at_its_thumbnail_size():
 
 
 def test_table_from_config(spotter):
-    from detectron2.config import CfgNode as CN
-
     cfg = get_cfg()
-    cfg.MODEL.DLD = CN()
+    add_dld_config(cfg)
     cfg.MODEL.DLD.SCALES = (0.6, 0.4)
-    cfg.MODEL.DLD.COST = CN()
     cfg.MODEL.DLD.COST.TYPE = "power"
     cfg.MODEL.DLD.COST.NUM_PROPOSALS = -1
     cfg.MODEL.DLD.COST.NUM_DETECTIONS = 0

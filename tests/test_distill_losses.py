@@ -14,13 +14,7 @@ from dld.modeling.distill_losses import (
 from dld.modeling.recognizer import AttentionDecoder
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These tensors are tiny: one intra-op thread avoids stalls when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@ schedule, the thumbnail input and, on a tiny fixed problem, the accuracy/cost tr
 import pytest
 import torch
 import torch.nn.functional as F
-from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
+from dld import add_dld_config
 from dld.modeling.selector import (
     SELECTOR_REGISTRY,
     ResolutionSelector,
@@ -17,13 +17,7 @@ from dld.modeling.selector import (
 SCALES = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two threads on two busy cores make these tiny networks ~100x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _selector(**kwargs) -> ResolutionSelector:
@@ -50,10 +44,8 @@ def test_reference_architecture():
 
 def test_build_selector_from_config():
     cfg = get_cfg()
-    cfg.MODEL.DLD = CN()
+    add_dld_config(cfg)
     cfg.MODEL.DLD.SCALES = (0.6, 0.4)
-    cfg.MODEL.DLD.SELECTOR = CN()
-    cfg.MODEL.DLD.SELECTOR.NAME = "ResolutionSelector"
     cfg.MODEL.DLD.SELECTOR.BASE_CHANNELS = 8
     cfg.MODEL.DLD.SELECTOR.INPUT_SIZE = 96
     cfg.MODEL.DLD.SELECTOR.TEMPERATURE = 4.0

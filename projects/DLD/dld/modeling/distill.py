@@ -217,9 +217,9 @@ class DLDTextSpotter(nn.Module):
         with torch.no_grad():
             teacher_features = self.teacher.backbone(images.tensor)
             teacher_rec, text_targets = self.teacher.roi_heads.forward_text_train(teacher_features, targets)
-        image_index = torch.cat(
-            [torch.full((len(b),), i, dtype=torch.long) for i, b in enumerate(heads.recognition_inputs(targets)[0])]
-        ).to(self.device)
+        # Image of each recognised word, in recognition_inputs' order (encodable words, image by image).
+        words_per_image = torch.stack([(t.gt_texts != 0).any(dim=1).sum() for t in targets])
+        image_index = torch.repeat_interleave(torch.arange(len(targets), device=self.device), words_per_image)
 
         decision = self.selector(images.tensor, images.image_sizes)
         losses = self._selector_losses(images, targets, decision, teacher_rec.logits, text_targets, image_index)

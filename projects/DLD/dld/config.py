@@ -119,6 +119,19 @@ def add_dld_config(cfg: CN) -> None:
     # Extra directory of .ttf/.otf fonts; empty uses the fonts that ship with matplotlib.
     cfg.DATASETS.SYNTH.FONTS_DIR = ""
 
+    # ---------------------------------------------------------------- bad input (dld.data.checks)
+    # A training word that cannot be a target (fewer than 3 points, an odd number or a NaN/inf coordinate, zero
+    # area, entirely outside its image, an RLE mask, a transcription that is not a string), a record without a
+    # usable size, and in the raw datasets a malformed ground-truth line or an unreadable file: "error" stops
+    # with a message naming the file (and line or annotation) and the problem, before training starts; "skip"
+    # drops it, counts it and logs it. Self-intersecting polygons are kept either way (counted and logged).
+    cfg.DATASETS.ON_BAD_ANNOTATION = "error"
+    # A training image that cannot be decoded (corrupt, truncated, empty, beyond Pillow's decompression-bomb
+    # limit) or whose size differs from its record: "error" stops with a message naming the file; "skip" leaves
+    # it out (the loader takes the next image) and logs it with a running count. Evaluation always stops on
+    # one: skipping it would change the metrics.
+    cfg.DATALOADER.ON_BAD_IMAGE = "error"
+
     # ---------------------------------------------------------------- optimisation
     # "SGD" (Detectron2's default) or "ADAMW" (the reference trains every stage with AdamW).
     cfg.SOLVER.OPTIMIZER = "SGD"

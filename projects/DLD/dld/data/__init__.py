@@ -1,12 +1,17 @@
 from . import builtin  # noqa: F401  registers the datasets
 from .augmentation import TextPreservingCrop
 from .charset import DEFAULT_CHARSET, CharsetEncoder, count_unencodable_words
+from .checked_datasets import get_checked_dataset_dicts
+from .checks import BadAnnotationError, check_dataset_dicts
 from .mapper import TextDatasetMapper, read_image_checked
 
 __all__ = [
+    "BadAnnotationError",
     "CharsetEncoder",
     "DEFAULT_CHARSET",
+    "check_dataset_dicts",
     "count_unencodable_words",
+    "get_checked_dataset_dicts",
     "TextDatasetMapper",
     "TextPreservingCrop",
     "read_image_checked",

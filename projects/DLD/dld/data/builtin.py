@@ -27,7 +27,11 @@ Detectron2 decodes it), ``image_id`` (the number N of ``img_N``/``imgN``/``N``, 
 lexicon files), ``annotations`` of ``bbox`` (XYXY_ABS around the polygon), ``bbox_mode``, ``segmentation``
 (one flat polygon), ``category_id`` 0, ``text`` (``###`` for don't care) and ``iscrowd`` (1 for don't care).
 Points outside the image are clipped to it at load time, and the count is logged; SynthText keeps its raw
-boxes (the mapper clips them) and logs how many leave the image. An image without words is kept.
+boxes (the mapper clips them) and logs how many leave the image. An image without words is kept. Every word
+is kept, even one that cannot be a training target (the evaluation protocol counts such ground truth as
+missed); each annotation of a raw text split carries ``source`` ("<gt file>, line N") so that the training
+checks (:mod:`dld.data.checks`) can name it. An image whose size cannot be read raises OSError naming it, or is
+skipped and counted when loading leniently, as is a ground-truth file that cannot be read as text.
 """
 import functools
 import glob
@@ -40,13 +44,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .formats import DONT_CARE, GT_PARSERS
+from .formats import DONT_CARE, GT_PARSERS, AnnotationFormatError
 
 __all__ = [
     "TEXT_SPLITS",
     "TextSplit",
     "datasets_root",
     "image_id_from_name",
+    "load_registered_dataset",
     "load_synthtext",
     "load_text_dataset",
     "register_synthetic_datasets",
@@ -205,12 +210,20 @@ _EXIF_ORIENTATION = 0x0112
 
 
 def _image_size(path: str) -> Tuple[int, int, bool]:
-    """``(height, width, rotated)`` as Detectron2 decodes the image (EXIF orientations 5-8 swap the sides)."""
+    """
+    ``(height, width, rotated)`` as Detectron2 decodes the image (EXIF orientations 5-8 swap the sides);
+    OSError naming the file when it is not a readable image or has zero size.
+    """
     from PIL import Image
 
-    with Image.open(path) as im:
-        width, height = im.size
-        orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception as e:  # PIL raises several types (UnidentifiedImageError, DecompressionBombError, ...)
+        raise OSError(f"Cannot read image {path}: {type(e).__name__}: {e}") from e
+    if width <= 0 or height <= 0:
+        raise OSError(f"Cannot read image {path}: it has zero size ({width}x{height})")
     if orientation in (5, 6, 7, 8):
         return width, height, True
     return height, width, False
@@ -254,13 +267,14 @@ def load_text_dataset(
         image_dirs: folders of images (any of :data:`IMAGE_EXTENSIONS`, case-blind); glob patterns allowed.
         gt_dir: folder of ``<gt_prefix><image stem><ext>`` files.
         gt_format: key of :data:`dld.data.formats.GT_PARSERS` (e.g. ``"icdar2015"``, ``"totaltext"``).
-        lenient: skip (and count, and log) malformed lines, images without ground truth and ground truth
-            without images, instead of raising.
+        lenient: skip (and count, and log) malformed lines, ground-truth files that cannot be read as text,
+            unreadable images, images without ground truth and ground truth without images, instead of raising.
 
     Raises:
         FileNotFoundError: a folder is missing, or (strict) an image has no ground-truth file or the reverse;
             the message names both paths.
-        AnnotationFormatError: (strict) a malformed ground-truth file.
+        AnnotationFormatError: (strict) a malformed ground-truth file; the message names the file and the line.
+        OSError: (strict) an image whose size cannot be read, named.
     """
     if gt_format not in GT_PARSERS:
         raise KeyError(f"Unknown annotation format {gt_format!r}; known: {sorted(GT_PARSERS)}")
@@ -291,7 +305,7 @@ def load_text_dataset(
 
     dataset: List[Dict[str, Any]] = []
     seen_ids: Dict[int, str] = {}
-    num_words = num_cared = num_clipped = num_skipped_lines = num_rotated = 0
+    num_words = num_cared = num_clipped = num_skipped_lines = num_rotated = num_bad_files = 0
     max_overshoot = 0.0
     for stem in sorted(images.keys() & gts.keys()):
         file_name = os.path.abspath(images[stem])
@@ -299,9 +313,16 @@ def load_text_dataset(
         if image_id in seen_ids:
             raise ValueError(f"images {seen_ids[image_id]} and {file_name} have the same number {image_id}")
         seen_ids[image_id] = file_name
-        words = parse(gts[stem], lenient=lenient)
+        try:
+            words = parse(gts[stem], lenient=lenient)
+            height, width, rotated = _image_size(file_name)
+        except (AnnotationFormatError, OSError) as e:  # a whole file: not UTF-8, not an image, truncated, ...
+            if not lenient:
+                raise
+            logger.warning("Skipping image %s: %s", file_name, e)
+            num_bad_files += 1
+            continue
         num_skipped_lines += words.num_skipped
-        height, width, rotated = _image_size(file_name)
         num_rotated += rotated
         annotations = []
         for word in words:
@@ -309,7 +330,12 @@ def load_text_dataset(
             if overshoot > 0:
                 num_clipped += 1
                 max_overshoot = max(max_overshoot, overshoot)
-            annotations.append(_annotation(polygon, word["text"], word["ignore"]))
+            annotation = _annotation(polygon, word["text"], word["ignore"])
+            # Where the word came from, for the messages of the training-target checks (dld.data.checks).
+            annotation["source"] = f"{gts[stem]}, " + (
+                f"line {word['line']}" if "line" in word else f"row {word.get('row')}"
+            )
+            annotations.append(annotation)
             num_cared += not word["ignore"]
         num_words += len(annotations)
         dataset.append(
@@ -331,10 +357,11 @@ def load_text_dataset(
             "%d image(s) in %s carry an EXIF rotation: Detectron2 decodes them rotated, so check that their "
             "annotations are in the rotated frame", num_rotated, ", ".join(folders),
         )
-    if num_skipped_lines or unpaired:
+    if num_skipped_lines or unpaired or num_bad_files:
         logger.warning(
-            "Lenient loading skipped %d malformed annotation(s) and %d unpaired file(s) in %s",
-            num_skipped_lines, unpaired, gt_dir,
+            "Lenient loading skipped %d malformed annotation(s), %d unpaired file(s) and %d unreadable "
+            "image(s) or ground-truth file(s) in %s",
+            num_skipped_lines, unpaired, num_bad_files, gt_dir,
         )
     return dataset
 
@@ -367,6 +394,12 @@ def load_synthtext(
             "SynthText: %d of %d word boxes reach outside their image; kept raw, the mapper clips them",
             int(outside.sum()), len(outside),
         )
+    usable = _usable_quads(gt.boxes, widths, heights)
+    if not usable.all():
+        logger.warning(
+            "SynthText: dropped %d of %d word boxes that are degenerate (zero area, non-finite) or lie entirely "
+            "outside their image", int((~usable).sum()), len(usable),
+        )
     root = os.path.abspath(synthtext_dir)
     dataset = []
     for i, imname in enumerate(gt.imnames):
@@ -378,15 +411,34 @@ def load_synthtext(
                 "width": int(gt.sizes[i, 1]),
                 "image_id": i,
                 "annotations": [
-                    _annotation(gt.boxes[j].astype(np.float64), gt.words[j], False) for j in range(lo, hi)
+                    _annotation(gt.boxes[j].astype(np.float64), gt.words[j], False)
+                    for j in range(lo, hi)
+                    if usable[j]
                 ],
             }
         )
     return dataset
 
 
+def _usable_quads(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """
+    [N] bool: which [N, 4, 2] word boxes can be targets: finite, some area, some of it inside the image. The
+    same rules as :func:`dld.data.checks.polygon_problem`, vectorised for SynthText's millions of words (with
+    the plain shoelace area: a bow tie whose two lobes cancel exactly counts as flat here).
+    """
+    boxes = boxes.astype(np.float64)
+    finite = np.isfinite(boxes).all(axis=(1, 2))
+    boxes = np.where(np.isfinite(boxes), boxes, 0.0)
+    x, y = boxes[:, :, 0], boxes[:, :, 1]
+    area = 0.5 * np.abs((x * np.roll(y, -1, axis=1) - y * np.roll(x, -1, axis=1)).sum(axis=1))
+    inside = (np.minimum(x.max(1), widths) > np.maximum(x.min(1), 0)) & (
+        np.minimum(y.max(1), heights) > np.maximum(y.min(1), 0)
+    )
+    return finite & (area > 1e-6) & inside
+
+
 # ---------------------------------------------------------------------------------------------- registration
-def _load_split(name: str, root: Optional[str]) -> List[Dict[str, Any]]:
+def _load_split(name: str, root: Optional[str], lenient: bool = False) -> List[Dict[str, Any]]:
     root = datasets_root() if root is None else root
     split = TEXT_SPLITS[name]
     gt_dir = os.path.join(root, split.gt_dir)
@@ -396,15 +448,26 @@ def _load_split(name: str, root: Optional[str]) -> List[Dict[str, Any]]:
     for pattern in image_dirs:
         if not os.path.isdir(pattern) and not any(os.path.isdir(p) for p in glob.glob(pattern)):
             raise _not_found(pattern, f"Dataset {name!r}")
-    return load_text_dataset(image_dirs, gt_dir, split.gt_format, split.gt_prefix, split.gt_exts)
+    return load_text_dataset(image_dirs, gt_dir, split.gt_format, split.gt_prefix, split.gt_exts, lenient)
 
 
-def _load_synthtext(root: Optional[str]) -> List[Dict[str, Any]]:
+def _load_synthtext(root: Optional[str], lenient: bool = False) -> List[Dict[str, Any]]:
     root = datasets_root() if root is None else root
     synthtext_dir = os.path.join(root, SYNTHTEXT_DIR)
     if not os.path.isfile(os.path.join(synthtext_dir, "gt.mat")):
         raise _not_found(os.path.join(synthtext_dir, "gt.mat"), "Dataset 'synthtext'")
-    return load_synthtext(synthtext_dir)
+    return load_synthtext(synthtext_dir, lenient=lenient)
+
+
+def load_registered_dataset(name: str, lenient: bool = False) -> List[Dict[str, Any]]:
+    """
+    ``DatasetCatalog.get(name)``, except that the raw splits registered here are loaded with ``lenient``
+    (see :func:`load_text_dataset`); a dataset registered by anyone else is loaded as registered.
+    """
+    loader = DatasetCatalog[name] if name in DatasetCatalog.list() else None
+    if lenient and isinstance(loader, functools.partial) and loader.func in (_load_split, _load_synthtext):
+        return loader(lenient=True)
+    return DatasetCatalog.get(name)
 
 
 def register_text_datasets(root: Optional[str] = None) -> None:

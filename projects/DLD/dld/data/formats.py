@@ -2,8 +2,9 @@
 Parsers and writers for the raw annotation formats of scene-text datasets, as distributed.
 
 Every text parser returns an :class:`AnnotationList` of word dicts
-``{"polygon": float64 ndarray [k, 2], "text": str, "ignore": bool}`` in file order, with the points in the
-file's order (clockwise for the ICDAR formats); ``ignore`` marks don't-care words (``###``, Total-Text ``#``).
+``{"polygon": float64 ndarray [k, 2], "text": str, "ignore": bool, "line": int}`` in file order, with the points
+in the file's order (clockwise for the ICDAR formats); ``ignore`` marks don't-care words (``###``, Total-Text
+``#``); ``line`` is the word's 1-based line (``"row"`` instead for a ``.mat`` file).
 
 ========================  =====================================================  ==============================
 format key                shape                                                  parser

@@ -104,12 +104,16 @@ def parse_records(
     """
     Parse ``(number, record)`` pairs in order. ``parse_record`` raises ``ValueError`` saying what is wrong;
     that becomes an :class:`AnnotationFormatError` "<name>, <unit> <number>: ..." or, when ``lenient``, a
-    logged skip counted in ``num_skipped``.
+    logged skip counted in ``num_skipped``. Each word gets its number under the key ``unit`` (``"line"``,
+    ``"row"``).
     """
     words = AnnotationList()
     for number, record in records:
         try:
-            words.append(parse_record(record))
+            word = parse_record(record)
+            # Later checks (e.g. against the image size) name the line too.
+            word[unit] = number
+            words.append(word)
         except ValueError as e:
             shown = repr(record[:80]) if isinstance(record, str) else reprlib.repr(record)
             message = f"{name}, {unit} {number}: {e}: {shown}"

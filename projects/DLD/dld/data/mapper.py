@@ -9,9 +9,11 @@ from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import Boxes, BoxMode, Instances, PolygonMasks
+from detectron2.utils.logger import log_first_n
 
 from .augmentation import TextPreservingCrop
 from .charset import CharsetEncoder
+from .checks import BadAnnotationError, annotation_problem, check_on_bad_mode
 
 __all__ = ["TextDatasetMapper", "read_image_checked"]
 
@@ -39,6 +41,14 @@ class TextDatasetMapper:
     cannot read, which the recognition loss then ignores). Boxes are recomputed from the transformed
     polygons, so rotated words get tight boxes.
     Test: only the resized image.
+
+    Bad input. An image that cannot be read (corrupt, truncated, empty, a decompression bomb) or whose size
+    differs from the dict's raises OSError / ValueError naming the file; in training with
+    ``on_bad_image="skip"`` the mapper returns None instead (Detectron2's loader then takes the next image) and
+    logs the file with a running count. A word that cannot be a target
+    (:func:`dld.data.checks.annotation_problem`) raises :class:`BadAnnotationError` naming the file and the
+    annotation, or with ``on_bad_annotation="skip"`` is dropped, logged and counted. An image larger than
+    ``max_size`` is shrunk to it by the resize, with a log line for the first few.
     """
 
     @configurable
@@ -49,11 +59,19 @@ class TextDatasetMapper:
         augmentations: List[T.Augmentation],
         image_format: str,
         charset_encoder: CharsetEncoder,
+        on_bad_image: str = "error",
+        on_bad_annotation: str = "error",
+        max_size: Optional[int] = None,
     ):
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
         self.image_format = image_format
         self.charset_encoder = charset_encoder
+        self.on_bad_image = check_on_bad_mode(on_bad_image, "DATALOADER.ON_BAD_IMAGE")
+        self.on_bad_annotation = check_on_bad_mode(on_bad_annotation)
+        self.max_size = max_size
+        self.num_bad_images = 0
+        self.num_bad_words = 0
         mode = "training" if is_train else "inference"
         logger.info(f"[TextDatasetMapper] augmentations used in {mode}: {augmentations}")
 
@@ -91,18 +109,30 @@ class TextDatasetMapper:
             "augmentations": augs,
             "image_format": cfg.INPUT.FORMAT,
             "charset_encoder": build_charset_encoder(cfg),
+            "on_bad_image": cfg.DATALOADER.ON_BAD_IMAGE,
+            "on_bad_annotation": cfg.DATASETS.ON_BAD_ANNOTATION,
+            "max_size": cfg.INPUT.MAX_SIZE_TRAIN if is_train else cfg.INPUT.MAX_SIZE_TEST,
         }
 
-    def __call__(self, dataset_dict: dict) -> dict:
+    def __call__(self, dataset_dict: dict) -> Optional[dict]:
         dataset_dict = copy.deepcopy(dataset_dict)
-        image = read_image_checked(dataset_dict["file_name"], self.image_format)
-        utils.check_image_size(dataset_dict, image)
+        try:
+            image = read_image_checked(dataset_dict["file_name"], self.image_format)
+            utils.check_image_size(dataset_dict, image)
+        except (OSError, ValueError) as e:  # check_image_size raises a ValueError naming the file
+            # At test time a skipped image would be replaced by another one and change the metrics: always raise.
+            if not self.is_train or self.on_bad_image == "error":
+                raise
+            self.num_bad_images += 1
+            logger.warning("Skipping an unreadable image (%d so far in this process): %s", self.num_bad_images, e)
+            return None
 
-        cared = [a for a in dataset_dict.get("annotations", []) if not a.get("iscrowd", 0)]
+        cared = self._cared_words(dataset_dict, image.shape[:2]) if self.is_train else []
         polygons = [_polygon_of(a) for a in cared]
         boxes = np.array([_bounds(p) for p in polygons], dtype=np.float32).reshape(-1, 4)
         aug_input = T.AugInput(image, boxes=boxes if self.is_train else None)
         transforms = self.augmentations(aug_input)
+        self._log_if_capped(dataset_dict["file_name"], image.shape[:2], aug_input.image.shape[:2])
         image = aug_input.image
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if not self.is_train:
@@ -116,6 +146,39 @@ class TextDatasetMapper:
             image.shape[:2],
         )
         return dataset_dict
+
+    def _cared_words(self, dataset_dict: dict, image_size) -> List[dict]:
+        """The annotations that are training targets: not don't care, and usable (else raised or skipped)."""
+        height, width = image_size
+        cared = []
+        for k, annotation in enumerate(dataset_dict.get("annotations", [])):
+            if annotation.get("iscrowd", 0):
+                continue
+            problem = annotation_problem(annotation, width, height)
+            if problem is not None:
+                source = f" ({annotation['source']})" if "source" in annotation else ""
+                message = f"{dataset_dict['file_name']}, annotation {k}{source}: {problem[1]}"
+                if self.on_bad_annotation == "error":
+                    raise BadAnnotationError(message)
+                self.num_bad_words += 1
+                logger.warning(
+                    "Skipping a word that cannot be a target (%d so far in this process): %s",
+                    self.num_bad_words, message,
+                )
+                continue
+            cared.append(annotation)
+        return cared
+
+    def _log_if_capped(self, file_name: str, size, new_size) -> None:
+        if self.max_size and max(new_size) < max(size) and abs(max(new_size) - self.max_size) <= 1:
+            which = "TRAIN" if self.is_train else "TEST"
+            log_first_n(
+                logging.INFO,
+                f"Image {file_name} of {size[1]}x{size[0]} is capped to {new_size[1]}x{new_size[0]} by "
+                f"INPUT.MAX_SIZE_{which}={self.max_size} (logged for the first 3 such images)",
+                n=3,
+                name=__name__,
+            )
 
     def words_to_instances(self, polygons: List[np.ndarray], texts: List[str], image_size) -> Instances:
         """Instances of the words whose (transformed) polygon still covers some of the image."""

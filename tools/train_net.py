@@ -10,17 +10,19 @@ evaluator and AdamW. Examples:
 """
 import logging
 import os
+import weakref
 
 import detectron2.utils.comm as comm
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
-from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader, build_detection_train_loader
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
+from detectron2.engine import DefaultTrainer, TrainerBase, default_argument_parser, default_setup, launch
 from detectron2.evaluation import DatasetEvaluators, verify_results
 from detectron2.utils.logger import setup_logger
 
 from dld import add_dld_config
-from dld.data import TextDatasetMapper, count_unencodable_words
+from dld.data import TextDatasetMapper, count_unencodable_words, get_checked_dataset_dicts
+from dld.engine import AtomicCheckpointer, build_finite_trainer, create_ddp_model
 from dld.evaluation import TextSpottingEvaluator
 from dld.modeling import build_charset_encoder
 from dld.solver import build_optimizer
@@ -29,12 +31,46 @@ logger = logging.getLogger("dld")
 
 
 class Trainer(DefaultTrainer):
+    def __init__(self, cfg):
+        """
+        DefaultTrainer's constructor with three changes: DDP also on CPU (Gloo), an inner trainer that stops on
+        a non-finite loss or gradient before the optimizer step, and checkpoints written atomically.
+        """
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):  # setup_logger is not called for d2
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        data_loader = self.build_train_loader(cfg)
+        model = create_ddp_model(model, broadcast_buffers=False)
+        self._trainer = build_finite_trainer(cfg, model, data_loader, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    def train(self):
+        try:
+            return super().train()
+        except FloatingPointError:
+            last = self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else None
+            logger.error(
+                f"Training stopped at iteration {self.iter} on a non-finite value. The last checkpoint "
+                + (f"{last} was written before it and is intact; " if last else "does not exist yet; ")
+                + "fix the cause (e.g. a lower SOLVER.BASE_LR, SOLVER.CLIP_GRADIENTS) and restart with --resume."
+            )
+            raise
+
     @classmethod
     def build_train_loader(cls, cfg):
-        encoder = build_charset_encoder(cfg)
-        for name in cfg.DATASETS.TRAIN:
-            count_unencodable_words(DatasetCatalog.get(name), encoder, name)
-        return build_detection_train_loader(cfg, mapper=TextDatasetMapper(cfg, is_train=True))
+        dicts = get_checked_dataset_dicts(
+            cfg.DATASETS.TRAIN, cfg.DATASETS.ON_BAD_ANNOTATION, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+        )
+        count_unencodable_words(dicts, build_charset_encoder(cfg), ", ".join(cfg.DATASETS.TRAIN))
+        return build_detection_train_loader(cfg, mapper=TextDatasetMapper(cfg, is_train=True), dataset=dicts)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):

@@ -60,7 +60,7 @@ _QUAD_MEMBER = re.compile(r"^(gt|res)_img_[0-9]+\.txt$", re.IGNORECASE)
 # ---------------------------------------------------------------------------------------------- geometry
 def _signed_area(points: np.ndarray) -> float:
     """Shoelace area; positive for clockwise points in image coordinates (y down)."""
-    x, y = points[:, 0], points[:, 1]
+    x, y = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)  # integer products could overflow
     return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
 
 
@@ -92,7 +92,9 @@ def submission_polygon(points: np.ndarray, polygon_format: Optional[str] = None)
         pts = polygon_to_quad(pts)
     elif polygon_format not in (None, "polygon"):
         raise ValueError(f"polygon_format must be one of {POLYGON_FORMATS}, got {polygon_format!r}")
-    return clockwise(np.trunc(pts).astype(np.int64))
+    # Clip before the cast (to the int32 range other evaluation scripts read): a coordinate beyond int64 would
+    # wrap around to a value of the other sign.
+    return clockwise(np.clip(np.trunc(pts), -(2**31), 2**31 - 1).astype(np.int64))
 
 
 def submission_text(text: str) -> str:

@@ -30,11 +30,14 @@ _TRAILING_NUMBER = re.compile(r"([0-9]+)$")
 
 
 def _annotation_polygon(anno: Dict[str, Any]) -> np.ndarray:
-    """[k, 2] polygon of a Detectron2 annotation: its polygon segmentation, else its box as a rectangle."""
+    """
+    [k, 2] polygon of a Detectron2 annotation: its polygon segmentation, else its box as a rectangle. A piece
+    with fewer than 3 points or an odd number of coordinates is not a polygon and is passed over.
+    """
     seg = anno.get("segmentation")
     if isinstance(seg, (list, tuple)) and len(seg) > 0:
         if isinstance(seg[0], (list, tuple, np.ndarray)):
-            polys = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in seg if len(p) >= 6]
+            polys = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in seg if len(p) >= 6 and len(p) % 2 == 0]
             if len(polys) > 1:
                 # One word drawn as several pieces: keep the largest piece (shoelace area).
                 areas = [0.5 * abs(np.dot(p[:, 0], np.roll(p[:, 1], 1)) - np.dot(p[:, 1], np.roll(p[:, 0], 1)))
@@ -64,17 +67,31 @@ def load_text_ground_truth(dataset_dicts: Sequence[Dict[str, Any]]) -> Dict[Any,
     polygon segmentation (the largest piece if there are several), else its box.
     """
     out: Dict[Any, List[TextGT]] = {}
+    num_boxes_for_polygons = 0
     for d in dataset_dicts:
         words = []
         for anno in d.get("annotations", []):
             text = str(anno.get("text", ""))
             ignore = bool(anno.get("iscrowd", 0)) or text == DONT_CARE_TEXT
+            num_boxes_for_polygons += bool(anno.get("segmentation")) and not _is_polygon(anno)
             words.append(TextGT(polygon=_annotation_polygon(anno), text=text, ignore=ignore))
         image_id = d["image_id"]
         if image_id in out:
             raise ValueError(f"image_id {image_id!r} appears twice in the dataset")
         out[image_id] = words
+    if num_boxes_for_polygons:
+        logger.warning(
+            f"{num_boxes_for_polygons} ground-truth word(s) have a segmentation that is not a polygon (fewer than "
+            "3 points, an odd number of coordinates): scored as their box"
+        )
     return out
+
+
+def _is_polygon(anno: Dict[str, Any]) -> bool:
+    """Whether :func:`_annotation_polygon` finds a polygon in the annotation's segmentation."""
+    seg = anno.get("segmentation")
+    pieces = seg if isinstance(seg, (list, tuple)) and seg and isinstance(seg[0], (list, tuple, np.ndarray)) else [seg]
+    return any(p is not None and len(p) >= 6 and len(p) % 2 == 0 for p in pieces)
 
 
 class TextSpottingEvaluator(DatasetEvaluator):

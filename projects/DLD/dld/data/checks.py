@@ -50,7 +50,9 @@ def check_on_bad_mode(mode: str, key: str = "DATASETS.ON_BAD_ANNOTATION") -> str
 
 def _shoelace(points: np.ndarray) -> float:
     x, y = points[:, 0], points[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    # Slices rather than np.roll: this runs once per word of a dataset (millions for SynthText).
+    twice = x[:-1] @ y[1:] - x[1:] @ y[:-1] + x[-1] * y[0] - x[0] * y[-1]
+    return 0.5 * abs(float(twice))
 
 
 def is_self_intersecting(points: np.ndarray) -> bool:

@@ -9,7 +9,6 @@ from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import Boxes, BoxMode, Instances, PolygonMasks
-from detectron2.utils.logger import log_first_n
 
 from .augmentation import TextPreservingCrop
 from .charset import CharsetEncoder
@@ -72,6 +71,7 @@ class TextDatasetMapper:
         self.max_size = max_size
         self.num_bad_images = 0
         self.num_bad_words = 0
+        self.num_capped = 0
         mode = "training" if is_train else "inference"
         logger.info(f"[TextDatasetMapper] augmentations used in {mode}: {augmentations}")
 
@@ -132,7 +132,7 @@ class TextDatasetMapper:
         boxes = np.array([_bounds(p) for p in polygons], dtype=np.float32).reshape(-1, 4)
         aug_input = T.AugInput(image, boxes=boxes if self.is_train else None)
         transforms = self.augmentations(aug_input)
-        self._log_if_capped(dataset_dict["file_name"], image.shape[:2], aug_input.image.shape[:2])
+        self._log_if_capped(dataset_dict["file_name"], transforms)
         image = aug_input.image
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if not self.is_train:
@@ -169,16 +169,19 @@ class TextDatasetMapper:
             cared.append(annotation)
         return cared
 
-    def _log_if_capped(self, file_name: str, size, new_size) -> None:
-        if self.max_size and max(new_size) < max(size) and abs(max(new_size) - self.max_size) <= 1:
-            which = "TRAIN" if self.is_train else "TEST"
-            log_first_n(
-                logging.INFO,
-                f"Image {file_name} of {size[1]}x{size[0]} is capped to {new_size[1]}x{new_size[0]} by "
-                f"INPUT.MAX_SIZE_{which}={self.max_size} (logged for the first 3 such images)",
-                n=3,
-                name=__name__,
-            )
+    def _log_if_capped(self, file_name: str, transforms: T.TransformList) -> None:
+        """Log (the first few times) when the resize shrank an image to the maximum size."""
+        resizes = [t for t in transforms.transforms if isinstance(t, T.ResizeTransform)]
+        if not self.max_size or not resizes:
+            return
+        r = resizes[-1]
+        if max(r.new_h, r.new_w) < max(r.h, r.w) and abs(max(r.new_h, r.new_w) - self.max_size) <= 1:
+            self.num_capped += 1
+            if self.num_capped <= 3:
+                logger.info(
+                    f"Image {file_name} of {r.w}x{r.h} is capped to {r.new_w}x{r.new_h} by INPUT.MAX_SIZE_"
+                    f"{'TRAIN' if self.is_train else 'TEST'}={self.max_size} (logged for the first 3 such images)"
+                )
 
     def words_to_instances(self, polygons: List[np.ndarray], texts: List[str], image_size) -> Instances:
         """Instances of the words whose (transformed) polygon still covers some of the image."""

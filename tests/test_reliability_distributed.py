@@ -1,4 +1,4 @@
-"""Distributed training on CPU: `tools/train_net.py --num-gpus 2` runs two Gloo processes through Detectron2's launch."""
+"""Distributed training on CPU: `tools/train_net.py --num-gpus 2` runs two Gloo processes through `launch`."""
 import pytest
 import torch
 
@@ -7,7 +7,8 @@ from reliability_support import CONFIG, TINY, generate_tiny_synth, run_tool, too
 
 @pytest.mark.slow
 def test_two_processes_on_cpu_train_and_save_one_checkpoint(tmp_path):
-    env = tool_env(generate_tiny_synth(tmp_path / "datasets"))
+    # Hide any GPU: with one, Detectron2's launch would pick NCCL, and this covers the CPU (Gloo) path.
+    env = dict(tool_env(generate_tiny_synth(tmp_path / "datasets")), CUDA_VISIBLE_DEVICES="")
     out = tmp_path / "ddp"
     proc = run_tool(["tools/train_net.py", "--num-gpus", "2", "--config-file", CONFIG, "OUTPUT_DIR", str(out),
                      *TINY, "SOLVER.MAX_ITER", "3", "SOLVER.CHECKPOINT_PERIOD", "100"], env, timeout=240)

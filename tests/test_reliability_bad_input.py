@@ -32,6 +32,7 @@ BAD_WORDS = {
     "flat": ({"segmentation": [[10, 10, 20, 20, 30, 30, 40, 40]]}, "zero area"),
     "rle": ({"segmentation": {"size": [96, 160], "counts": "abc"}}, "RLE mask"),
     "flat list": ({"segmentation": [10, 10, 50, 10, 50, 30]}, "list of polygons"),
+    "array": ({"segmentation": np.array([GOOD], dtype=float)}, "not an array"),
     "text not a string": ({"text": None}, "transcription None is not a string"),
     "no geometry": ({"segmentation": [], "bbox": None}, "neither a segmentation nor a bbox"),
 }

@@ -112,6 +112,8 @@ def annotation_problem(annotation: Mapping[str, Any], width: Optional[int], heig
     if not isinstance(text, str):
         return "text", f"transcription {text!r} is not a string"
     segmentation = annotation.get("segmentation")
+    if isinstance(segmentation, np.ndarray):  # its truth value is ambiguous, and Detectron2 wants a list
+        return "segmentation", "segmentation must be a list of polygons ([[x1, y1, ...]]), not an array"
     if segmentation:
         if isinstance(segmentation, dict):
             return "segmentation", "segmentation is an RLE mask; text annotations need polygons"

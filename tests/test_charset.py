@@ -63,3 +63,13 @@ def test_count_unencodable_words_logs_once(caplog):
         reasons = count_unencodable_words(dicts, enc, "toy")
     assert reasons == {"too_long": 1, "unknown_char": 1}
     assert sum("toy: 2 of 3 words" in r.message for r in caplog.records) == 1
+
+
+def test_case_insensitive_encoder_reads_lower_case():
+    enc = CharsetEncoder(max_length=8, case_sensitive=False)
+    assert enc.num_classes == 97 - 26
+    assert "A" not in enc.charset and "a" in enc.charset
+    assert enc.encode("HeLLo") == enc.encode("hello")
+    assert enc.decode(enc.encode("HeLLo")) == "hello"
+    assert enc.why_unencodable("ÄB") == "unknown_char"
+    assert CharsetEncoder(max_length=8).decode(CharsetEncoder(max_length=8).encode("HeLLo")) == "HeLLo"

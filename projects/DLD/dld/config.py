@@ -12,6 +12,9 @@ def add_dld_config(cfg: CN) -> None:
     cfg.MODEL.TEXT_HEAD.CHARSET = ""
     # Longest word the recognizer reads; longer words stay detection targets but get no recognition loss.
     cfg.MODEL.TEXT_HEAD.MAX_LENGTH = 32
+    # False: words are read in lower case (upper-case letters leave the classes), as the case-insensitive
+    # ICDAR end-to-end protocols score them; fewer classes let a small recognizer learn sooner.
+    cfg.MODEL.TEXT_HEAD.CASE_SENSITIVE = True
     # Feature map the masked RoI features are cropped from (the reference uses P2 only).
     cfg.MODEL.TEXT_HEAD.IN_FEATURE = "p2"
     # Channels of the recognition branch (RoI conv, CNN, BiLSTM and attention decoder); 256 in the paper.
@@ -145,3 +148,6 @@ def add_dld_config(cfg: CN) -> None:
     cfg.TEST.TEXT.AREA_PRECISION_THRESHOLD = 0.5
     # Predictions with a detection score below this are not evaluated.
     cfg.TEST.TEXT.SCORE_THRESHOLD = 0.5
+    # TextSpotterRCNN only: every test image is resized by this factor before the backbone (bilinear, like the
+    # DLD student's input) and its words mapped back, i.e. "vanilla multi-scale" at one fixed scale; 1.0 = off.
+    cfg.TEST.FIXED_SCALE = 1.0

@@ -27,8 +27,11 @@ class CharsetEncoder:
     PAD = 0
     EOS = 1
 
-    def __init__(self, charset: str = "", max_length: int = 32):
+    def __init__(self, charset: str = "", max_length: int = 32, case_sensitive: bool = True):
         charset = charset or DEFAULT_CHARSET
+        if not case_sensitive:
+            # Upper-case letters read as their lower-case form: drop them from the classes, keep the order.
+            charset = "".join(dict.fromkeys(c.lower() for c in charset))
         if len(set(charset)) != len(charset):
             dupes = sorted(c for c, n in Counter(charset).items() if n > 1)
             raise ValueError(f"charset has repeated characters: {dupes!r}")
@@ -36,6 +39,7 @@ class CharsetEncoder:
             raise ValueError(f"max_length must be positive, got {max_length}")
         self.charset = charset
         self.max_length = max_length
+        self.case_sensitive = case_sensitive
         self._index = {c: i + 2 for i, c in enumerate(charset)}
 
     @property
@@ -50,6 +54,7 @@ class CharsetEncoder:
 
     def why_unencodable(self, word: str) -> Optional[str]:
         """None if `word` can be encoded, else "too_long", "unknown_char" or "empty"."""
+        word = self._fold(word)
         if len(word) == 0:
             return "empty"
         if len(word) > self.max_length:
@@ -65,7 +70,10 @@ class CharsetEncoder:
         """Token ids of `word` (without padding), ending with [s]; None if it cannot be encoded."""
         if not self.can_encode(word):
             return None
-        return [self._index[c] for c in word] + [self.EOS]
+        return [self._index[c] for c in self._fold(word)] + [self.EOS]
+
+    def _fold(self, word: str) -> str:
+        return word if self.case_sensitive else word.lower()
 
     def encode_batch(self, words: Sequence[str]) -> torch.Tensor:
         """

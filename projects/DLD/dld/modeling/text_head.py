@@ -23,7 +23,9 @@ _GT_MASK_SIZE = 28
 
 
 def build_charset_encoder(cfg) -> CharsetEncoder:
-    return CharsetEncoder(cfg.MODEL.TEXT_HEAD.CHARSET, cfg.MODEL.TEXT_HEAD.MAX_LENGTH)
+    return CharsetEncoder(
+        cfg.MODEL.TEXT_HEAD.CHARSET, cfg.MODEL.TEXT_HEAD.MAX_LENGTH, cfg.MODEL.TEXT_HEAD.CASE_SENSITIVE
+    )
 
 
 @dataclass

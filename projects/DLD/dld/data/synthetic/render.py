@@ -22,6 +22,7 @@ _GEOMETRY_PROBS = (0.45, 0.25, 0.15, 0.15)
 _DONT_CARE_PROB = 0.06  # some are dropped when they do not fit: ~5% of the words written
 _WORD_TRIES = 4  # words sampled for one slot before giving up on it
 _POSITION_TRIES = 12  # positions tried per sampled word
+_FULL_AFTER_FAILED_SLOTS = 2  # consecutive slots that found no room: the image is full, stop sampling words
 
 
 def _make_word(
@@ -81,7 +82,11 @@ def generate_image(cfg: SynthConfig, split: str, index: int) -> Tuple[np.ndarray
 
     words: List[Tuple[np.ndarray, str]] = []
     footprints: List[Polygon] = []
+    failed_slots = 0
     for _ in range(num_words):
+        if failed_slots >= _FULL_AFTER_FAILED_SLOTS:
+            break
+        failed_slots += 1
         dont_care = ""
         if rng.random() < _DONT_CARE_PROB:
             dont_care = ("tiny", "blurred", "occluded")[rng.integers(3)]
@@ -114,6 +119,7 @@ def generate_image(cfg: SynthConfig, split: str, index: int) -> Tuple[np.ndarray
                 _occlude(rng, img, polygon)
             footprints.append(placed)
             words.append((polygon, word.text))
+            failed_slots = 0
             break
 
     if rng.random() < 0.2:

@@ -7,6 +7,7 @@ from .distill_losses import (
     sequence_log_probs,
 )
 from .distill import DLDTextSpotter
+from .lowres import resize_images
 from .meta_arch import TextSpotterRCNN
 from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
 from .selector import SELECTOR_REGISTRY, ResolutionSelector, SelectorOutput, build_selector
@@ -36,4 +37,5 @@ __all__ = [
     "count_selector_flops",
     "flops_breakdown",
     "lowres_size",
+    "resize_images",
 ]

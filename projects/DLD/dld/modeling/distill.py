@@ -6,17 +6,18 @@ import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from detectron2.config import configurable, get_cfg
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.structures import Boxes, ImageList, Instances, PolygonMasks
 from detectron2.utils.file_io import PathManager
 from torch import nn
 
-from .cost import FlopsTable, lowres_size
+from .cost import FlopsTable, count_selector_flops, lowres_size
 from .distill_losses import feature_l2_loss, selector_accuracy_loss, selector_cost_loss, sequence_kd_loss
+from .lowres import resize_images
 from .meta_arch import TextSpotterRCNN
 from .selector import build_selector
+from .timing import synchronized_clock
 
 __all__ = ["DLDTextSpotter", "build_teacher_cfg", "check_same_architecture"]
 
@@ -87,7 +88,8 @@ class DLDTextSpotter(nn.Module):
     plus SKD (RoI-feature L2, hidden-state L2, sequence KD on the teacher's top-k beams); the selector learns
     from the accuracy term at every candidate scale plus γ · T_i / T_teacher of the scale it chose.
     Inference: selector argmax → student at that scale → words mapped back to the original image; each
-    output dict carries `selected_scale`.
+    output dict carries `selected_scale`, `gflops` (selector plus student at the chosen size, fvcore, cached
+    per size) and `inference_time_s` (wall time of the batch's inference divided by its size).
     """
 
     @configurable
@@ -126,10 +128,16 @@ class DLDTextSpotter(nn.Module):
         self.save_teacher = save_teacher
         self.teacher.requires_grad_(False)
         self.teacher.eval()
+        self._selector_gflops: Dict[Tuple[int, int], float] = {}
 
     @classmethod
     def from_config(cls, cfg):
         dld = cfg.MODEL.DLD
+        if cfg.TEST.FIXED_SCALE != 1.0:
+            raise ValueError(
+                f"TEST.FIXED_SCALE is {cfg.TEST.FIXED_SCALE}: it applies to TextSpotterRCNN only, DLD's selector "
+                "picks the scale of each image"
+            )
         student = TextSpotterRCNN(cfg)
         teacher = TextSpotterRCNN(build_teacher_cfg(cfg))
         return {
@@ -196,15 +204,14 @@ class DLDTextSpotter(nn.Module):
         self, images: ImageList, scales: List[float], targets: Optional[List[Instances]] = None
     ) -> Tuple[ImageList, Optional[List[Instances]]]:
         """Each normalised image resized bilinearly by its own scale (reference spec §2.4), then batched."""
-        resized, new_targets = [], []
-        for i, ((h, w), s) in enumerate(zip(images.image_sizes, scales)):
+        batch = resize_images(images, scales, self.student.backbone.size_divisibility)
+        if targets is None:
+            return batch, None
+        new_targets = []
+        for target, (h, w), s in zip(targets, images.image_sizes, scales):
             nh, nw = lowres_size(h, w, s)
-            x = images.tensor[i : i + 1, :, :h, :w]
-            resized.append(F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)[0])
-            if targets is not None:
-                new_targets.append(_scale_instances(targets[i], (nh, nw), nw / w, nh / h))
-        batch = ImageList.from_tensors(resized, self.student.backbone.size_divisibility)
-        return batch, (new_targets if targets is not None else None)
+            new_targets.append(_scale_instances(target, (nh, nw), nw / w, nh / h))
+        return batch, new_targets
 
     # ---------------------------------------------------------------------------------------- training
     def forward(self, batched_inputs: List[Dict]):
@@ -274,6 +281,7 @@ class DLDTextSpotter(nn.Module):
     # ---------------------------------------------------------------------------------------- inference
     @torch.no_grad()
     def inference(self, batched_inputs: List[Dict]) -> List[Dict]:
+        start = synchronized_clock(self.device)
         images = self.student.preprocess_image(batched_inputs)
         decision = self.selector(images.tensor, images.image_sizes)
         scales = [self.scales[i] for i in decision.index.tolist()]
@@ -281,8 +289,18 @@ class DLDTextSpotter(nn.Module):
         features = self.student.backbone(lr_images.tensor)
         proposals, _ = self.student.proposal_generator(lr_images, features, None)
         results, _ = self.student.roi_heads(lr_images, features, proposals, None)
-        outputs = self.student.postprocess_words(results, batched_inputs)
+        outputs = self.student.postprocess_words(results, batched_inputs, images.image_sizes)
+        seconds = (synchronized_clock(self.device) - start) / max(len(outputs), 1)
         for out, s, (h, w) in zip(outputs, scales, images.image_sizes):
             out["selected_scale"] = s
-            out["gflops"] = self.flops_table.student_gflops(h, w, s) if self.flops_table.model is not None else None
+            if self.flops_table.model is not None:
+                out["gflops"] = self.selector_gflops(h, w) + self.flops_table.student_gflops(h, w, s)
+            out["inference_time_s"] = seconds
         return outputs
+
+    def selector_gflops(self, height: int, width: int) -> float:
+        """GFLOPs of the selector's decision on an (h, w) image (the student table's unit), counted once per size."""
+        key = (int(height), int(width))
+        if key not in self._selector_gflops:
+            self._selector_gflops[key] = count_selector_flops(self.selector, key, unit=self.flops_table.unit)
+        return self._selector_gflops[key]

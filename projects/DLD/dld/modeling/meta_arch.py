@@ -1,5 +1,5 @@
 """TextSpotterRCNN: GeneralizedRCNN whose outputs are words (polygons and transcriptions)."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from detectron2.config import configurable
@@ -7,8 +7,11 @@ from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
 from detectron2.structures import Instances
 
 from ..data.charset import CharsetEncoder
+from .cost import FlopsTable
+from .lowres import resize_images
 from .postprocessing import text_postprocess
 from .text_head import build_charset_encoder
+from .timing import synchronized_clock
 
 __all__ = ["TextSpotterRCNN"]
 
@@ -17,24 +20,57 @@ __all__ = ["TextSpotterRCNN"]
 class TextSpotterRCNN(GeneralizedRCNN):
     """
     Mask R-CNN text spotter (use with `TextROIHeads`). Training is GeneralizedRCNN's; inference returns, per
-    image, Instances with `pred_boxes, scores, pred_classes, pred_masks` (box-relative), `pred_polygons`,
-    `pred_texts`, `text_scores`, in original-image coordinates.
+    image, `{"instances": Instances, "selected_scale", "gflops", "inference_time_s"}`: the Instances hold
+    `pred_boxes, scores, pred_classes, pred_masks` (box-relative), `pred_polygons`, `pred_texts`,
+    `text_scores`, in original-image coordinates.
+
+    With `fixed_scale` s != 1 ("vanilla multi-scale" at test), each preprocessed image is resized by s before
+    the backbone exactly as DLD's student input is (:func:`dld.modeling.lowres.resize_images`), and the words
+    are mapped back to the original image. `gflops` is the fvcore count of the model at the size it ran
+    (cached per padded size); `inference_time_s` the wall time of the batch's inference divided by its size.
     """
 
     @configurable
-    def __init__(self, *, charset_encoder: CharsetEncoder, mask_threshold: float, polygon_epsilon: float, **kwargs):
+    def __init__(
+        self,
+        *,
+        charset_encoder: CharsetEncoder,
+        mask_threshold: float,
+        polygon_epsilon: float,
+        fixed_scale: float = 1.0,
+        flops_num_proposals: Optional[int] = None,
+        flops_num_detections: Optional[int] = None,
+        **kwargs,
+    ):
+        """
+        Args:
+            fixed_scale: test-time scale of every image (1.0: as the mapper gives it).
+            flops_num_proposals, flops_num_detections: fixed RoIs of the FLOPs count
+                (:func:`dld.modeling.cost.count_flops`; None: the model's test-time caps).
+        """
         super().__init__(**kwargs)
+        if not fixed_scale > 0:
+            raise ValueError(f"fixed_scale must be positive, got {fixed_scale}")
         self.charset_encoder = charset_encoder
         self.mask_threshold = mask_threshold
         self.polygon_epsilon = polygon_epsilon
+        self.fixed_scale = float(fixed_scale)
+        self.flops_table = FlopsTable(
+            self, scales=(self.fixed_scale,), num_proposals=flops_num_proposals, num_detections=flops_num_detections
+        )
 
     @classmethod
     def from_config(cls, cfg):
         ret = super().from_config(cfg)
+        cost = cfg.MODEL.DLD.COST
         ret.update(
             charset_encoder=build_charset_encoder(cfg),
             mask_threshold=cfg.MODEL.TEXT_HEAD.MASK_THRESHOLD,
             polygon_epsilon=cfg.MODEL.TEXT_HEAD.POLYGON_EPSILON,
+            fixed_scale=cfg.TEST.FIXED_SCALE,
+            # Counted like DLD's student, so that the GFLOPs of both meta-architectures are comparable.
+            flops_num_proposals=cost.NUM_PROPOSALS if cost.NUM_PROPOSALS >= 0 else None,
+            flops_num_detections=cost.NUM_DETECTIONS if cost.NUM_DETECTIONS >= 0 else None,
         )
         return ret
 
@@ -44,16 +80,53 @@ class TextSpotterRCNN(GeneralizedRCNN):
         detected_instances: Optional[List[Instances]] = None,
         do_postprocess: bool = True,
     ):
-        results = super().inference(batched_inputs, detected_instances, do_postprocess=False)
+        """
+        GeneralizedRCNN's inference at `fixed_scale`. Without postprocessing the raw results are in the
+        coordinates of the network's (rescaled) input, as GeneralizedRCNN's are in those of its input.
+        """
+        assert not self.training
+        start = synchronized_clock(self.device)
+        images = self.preprocess_image(batched_inputs)
+        net_images = images
+        if self.fixed_scale != 1.0:
+            net_images = resize_images(images, [self.fixed_scale] * len(images), self.backbone.size_divisibility)
+        features = self.backbone(net_images.tensor)
+        if detected_instances is None:
+            if self.proposal_generator is not None:
+                proposals, _ = self.proposal_generator(net_images, features, None)
+            else:
+                proposals = [x["proposals"].to(self.device) for x in batched_inputs]
+            results, _ = self.roi_heads(net_images, features, proposals, None)
+        else:
+            if self.fixed_scale != 1.0:
+                raise ValueError("detected_instances are in input-image coordinates: use them with fixed_scale 1.0")
+            detected_instances = [x.to(self.device) for x in detected_instances]
+            results = self.roi_heads.forward_with_given_boxes(features, detected_instances)
         if not do_postprocess:
             return results
-        return self.postprocess_words(results, batched_inputs)
+        outputs = self.postprocess_words(results, batched_inputs, images.image_sizes)
+        seconds = (synchronized_clock(self.device) - start) / max(len(outputs), 1)
+        for out, (h, w) in zip(outputs, images.image_sizes):
+            out["selected_scale"] = self.fixed_scale
+            out["gflops"] = self.flops_table.student_gflops(h, w, self.fixed_scale)
+            out["inference_time_s"] = seconds
+        return outputs
 
-    def postprocess_words(self, results: List[Instances], batched_inputs: List[Dict]) -> List[Dict[str, Instances]]:
+    def postprocess_words(
+        self,
+        results: List[Instances],
+        batched_inputs: List[Dict],
+        image_sizes: Optional[Sequence[Tuple[int, int]]] = None,
+    ) -> List[Dict[str, Instances]]:
+        """
+        Words of each image in the size of its input dict ("height", "width"); where those are absent, in
+        `image_sizes` (the preprocessed images' sizes; None: the results' own size).
+        """
         processed = []
-        for r, inp in zip(results, batched_inputs):
-            height = inp.get("height", r.image_size[0])
-            width = inp.get("width", r.image_size[1])
+        for i, (r, inp) in enumerate(zip(results, batched_inputs)):
+            default = image_sizes[i] if image_sizes is not None else r.image_size
+            height = inp.get("height", default[0])
+            width = inp.get("width", default[1])
             words = text_postprocess(
                 r, height, width, self.charset_encoder, self.mask_threshold, self.polygon_epsilon
             )

@@ -1,5 +1,6 @@
 """Evaluation of end-to-end text spotting: the ICDAR protocol (pure functions), lexicons, submission zips and
 the Detectron2 evaluator."""
+from .cost_metrics import COST_OUTPUT_KEYS, cost_metrics, cost_table
 from .lexicon import LEXICON_KINDS, Lexicon, load_lexicons, nearest_words, should_correct
 from .protocols import (
     METRIC_KEYS,
@@ -30,6 +31,9 @@ from .text_evaluator import TextSpottingEvaluator, load_text_ground_truth
 __all__ = [
     "TextSpottingEvaluator",
     "load_text_ground_truth",
+    "COST_OUTPUT_KEYS",
+    "cost_metrics",
+    "cost_table",
     "METRIC_KEYS",
     "SPECIAL_CHARACTERS",
     "ImageCounts",

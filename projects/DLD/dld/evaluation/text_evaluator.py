@@ -17,6 +17,7 @@ from detectron2.structures import BoxMode
 from detectron2.utils import comm
 from detectron2.utils.file_io import PathManager
 
+from .cost_metrics import COST_OUTPUT_KEYS, cost_metrics, cost_table, read_cost
 from .lexicon import Lexicon, load_lexicons
 from .protocols import TextGT, TextPrediction, evaluate_protocol, metrics_table
 from .submission import POLYGON_FORMATS, read_gt_zip, to_submission_words, write_submission_zip
@@ -119,6 +120,11 @@ class TextSpottingEvaluator(DatasetEvaluator):
       text files); a missing file skips its kind with a warning.
     * `polygon_format`: "quad" (4-point boxes, ICDAR 2013/2015) or "polygon" (default, Total-Text).
 
+    When the outputs carry their cost (`selected_scale`, `gflops`, `inference_time_s` beside "instances", as
+    the project's meta-architectures put them), the metrics also hold `mean_scale`, `scale_count_<s>`,
+    `gflops` (mean per image) and `images_per_s` (:func:`dld.evaluation.cost_metrics.cost_metrics`); without
+    them these keys are absent.
+
     `evaluate()` returns `{"text": metrics}` (keys in :func:`dld.evaluation.protocols.evaluate_protocol`) with
     fractions in [0, 1] and, with `output_dir`, writes `text_metrics.json` (the same dict),
     `text_predictions.json` (the raw predictions) and `submission.zip` (``res_img_<N>.txt`` files; skipped with
@@ -211,9 +217,9 @@ class TextSpottingEvaluator(DatasetEvaluator):
         for input_, output in zip(inputs, outputs):
             instances = output.get("instances")
             words = self._instances_to_words(instances) if instances is not None else []
-            self._predictions.append(
-                {"image_id": input_["image_id"], "file_name": input_.get("file_name", ""), "instances": words}
-            )
+            record = {"image_id": input_["image_id"], "file_name": input_.get("file_name", ""), "instances": words}
+            record.update(read_cost(output))
+            self._predictions.append(record)
 
     def _instances_to_words(self, instances) -> List[Dict[str, Any]]:
         if not instances.has("scores"):
@@ -338,6 +344,7 @@ class TextSpottingEvaluator(DatasetEvaluator):
             area_precision_threshold=self._area_precision_threshold,
             word_spotting=self._word_spotting,
         )
+        metrics.update(cost_metrics(predictions))
 
         if self._output_dir:
             PathManager.mkdirs(self._output_dir)
@@ -357,11 +364,13 @@ class TextSpottingEvaluator(DatasetEvaluator):
         return OrderedDict({"text": copy.deepcopy(metrics)})
 
     def _log_metrics(self, metrics: Dict[str, Any]) -> None:
+        costs = cost_table(metrics)
         logger.info(
             f"Text spotting on '{self._dataset_name}' in % (IoU > {self._iou_threshold}, score >= "
             f"{self._score_threshold}, {self._polygon_format}), {metrics['num_images']} images, "
             f"{metrics['num_gt']} cared words, {metrics['num_pred']} cared predictions, word accuracy "
             f"{100.0 * metrics['word_accuracy']:.2f}:\n" + metrics_table(metrics)
+            + (f"\nCost:\n{costs}" if costs is not None else "")
         )
 
 
@@ -416,6 +425,7 @@ def _prediction_to_json(p: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "image_id": image_id,
         "file_name": p["file_name"],
+        **{k: p[k] for k in COST_OUTPUT_KEYS if k in p},
         "instances": [
             {
                 "polygon": [[_json_float(x), _json_float(y)] for x, y in w["polygon"].tolist()],

@@ -1,0 +1,136 @@
+#!/usr/bin/env python
+"""
+The paper's comparison in one table: on one dataset, the teacher at full resolution, the teacher's weights at
+each fixed candidate scale of MODEL.DLD.SCALES ("vanilla multi-scale", TEST.FIXED_SCALE) and each DLD model,
+with accuracy (detection, end-to-end without and with the generic/full lexicon, word spotting; H-means in %)
+beside cost (GFLOPs per image, images per second, mean selected scale). Prints the Markdown table and writes
+it to <output-dir>/dld_table.md and .json (one object per row), each row's evaluation under <output-dir>/<row>/.
+
+    python tools/dld_table.py --teacher-config configs/synth/text_spotter_R_18_FPN_synth.yaml \\
+        --teacher-weights output/synth/text_spotter_R_18/model_final.pth \\
+        --dld configs/synth/dld_R_18_FPN_synth_gamma0.1.yaml output/synth/dld_R_18_gamma0.1/model_final.pth \\
+        --dld configs/synth/dld_R_18_FPN_synth_gamma0.3.yaml output/synth/dld_R_18_gamma0.3/model_final.pth \\
+        --output-dir output/synth/dld_table
+    python tools/dld_table.py ... --max-images 20 --opts MODEL.DLD.SCALES "(0.8, 0.5)"
+
+--opts are applied to every model's config.
+"""
+import argparse
+import logging
+import os
+import re
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import CfgNode, get_cfg
+from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
+from detectron2.evaluation import inference_on_dataset
+from detectron2.modeling import build_model
+from detectron2.utils.logger import setup_logger
+
+from dld import add_dld_config
+from dld.data import TextDatasetMapper
+from dld.evaluation import TextSpottingEvaluator
+from dld.evaluation.comparison import markdown_table, table_row, write_table
+from dld.modeling import DLDTextSpotter
+
+logger = logging.getLogger("dld.dld_table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher-config", required=True, metavar="FILE", help="yaml of the teacher")
+    parser.add_argument("--teacher-weights", required=True, metavar="FILE", help="checkpoint of the teacher")
+    parser.add_argument(
+        "--dld", nargs=2, action="append", default=[], metavar=("CONFIG", "WEIGHTS"),
+        help="a DLD model: its yaml and checkpoint (repeat for several)",
+    )
+    parser.add_argument("--dataset", default="synth_text_val", help="registered dataset to evaluate on")
+    parser.add_argument("--output-dir", default="output/dld_table", help="where the table and evaluations go")
+    parser.add_argument("--max-images", type=int, default=0, help="evaluate only the first N images (0: all)")
+    parser.add_argument(
+        "--opts", default=[], nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs, at the end"
+    )
+    return parser
+
+
+def load_cfg(config_file: str, opts: Sequence[str]) -> CfgNode:
+    cfg = get_cfg()
+    add_dld_config(cfg)
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    return cfg
+
+
+def load_model(cfg: CfgNode, weights: str) -> torch.nn.Module:
+    """The model of `cfg` with `weights`, in eval mode."""
+    model = build_model(cfg)
+    target = model
+    if isinstance(model, DLDTextSpotter):
+        # A DLD checkpoint holds student and selector; the teacher plays no part in inference.
+        target = torch.nn.ModuleDict({"student": model.student, "selector": model.selector})
+    DetectionCheckpointer(target).load(weights)
+    return model.eval()
+
+
+def evaluate(
+    cfg: CfgNode, model: torch.nn.Module, dataset_name: str, max_images: int, output_dir: str
+) -> Dict[str, Any]:
+    """The evaluator's metrics of `model` on the (first `max_images` of the) dataset, with its cost keys."""
+    dicts = DatasetCatalog.get(dataset_name)
+    if max_images > 0:
+        dicts = dicts[:max_images]
+    loader = build_detection_test_loader(
+        dicts, mapper=TextDatasetMapper(cfg, is_train=False), num_workers=cfg.DATALOADER.NUM_WORKERS
+    )
+    evaluator = TextSpottingEvaluator.from_config(cfg, dataset_name, output_dir)
+    return inference_on_dataset(model, loader, evaluator)["text"]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.=]+", "_", name).strip("_")
+
+
+def _dld_names(cfgs: Sequence[CfgNode], config_files: Sequence[str]) -> List[str]:
+    """'DLD (gamma=γ)', with the config's name where two models share a γ."""
+    names = [f"DLD (gamma={c.MODEL.DLD.SELECTOR.COST_GAMMA:g})" for c in cfgs]
+    return [
+        n if names.count(n) == 1 else f"{n[:-1]}, {os.path.splitext(os.path.basename(f))[0]})"
+        for n, f in zip(names, config_files)
+    ]
+
+
+def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    args = build_parser().parse_args(argv)
+    if MetadataCatalog.get(args.dataset).get("evaluator_type", None) != "text":
+        raise ValueError(f"Dataset {args.dataset!r} is not a registered text dataset (evaluator_type 'text')")
+
+    teacher_cfg = load_cfg(args.teacher_config, args.opts)
+    scales = [1.0] + [float(s) for s in teacher_cfg.MODEL.DLD.SCALES if float(s) != 1.0]
+    runs = []  # (name, cfg, weights)
+    for s in scales:
+        cfg = teacher_cfg.clone()
+        cfg.TEST.FIXED_SCALE = s
+        runs.append((f"teacher x{s:g}", cfg, args.teacher_weights))
+    dld_cfgs = [load_cfg(config_file, args.opts) for config_file, _ in args.dld]
+    for name, cfg, (config_file, weights) in zip(_dld_names(dld_cfgs, [c for c, _ in args.dld]), dld_cfgs, args.dld):
+        runs.append((name, cfg, weights))
+
+    rows = []
+    for name, cfg, weights in runs:
+        logger.info(f"Evaluating {name} ({weights}) on {args.dataset}")
+        model = load_model(cfg, weights)
+        metrics = evaluate(cfg, model, args.dataset, args.max_images, os.path.join(args.output_dir, _slug(name)))
+        rows.append(table_row(name, metrics))
+        del model
+    json_path, md_path = write_table(rows, args.output_dir)
+    print(markdown_table(rows))
+    print(f"Written {json_path} and {md_path}")
+    return rows
+
+
+if __name__ == "__main__":
+    setup_logger(name="dld")
+    setup_logger()
+    main()

@@ -63,15 +63,8 @@ def test_fixed_scale_runs_the_resized_image_and_maps_words_back(small_cfg):
     assert out_half["inference_time_s"] > 0
 
 
-def test_fixed_scale_flops_are_counted_once_per_size(small_cfg, monkeypatch):
-    calls = []
-
-    class _Counting(cost.FlopCountAnalysis):
-        def __init__(self, *args, **kwargs):
-            calls.append(1)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(cost, "FlopCountAnalysis", _Counting)
+def test_fixed_scale_flops_are_counted_once_per_size(small_cfg, flop_analyses):
+    calls = flop_analyses
     model = _spotter(small_cfg, 0.5)
     with torch.no_grad():
         first = model([{"image": _image(1)}, {"image": _image(2)}])
@@ -99,6 +92,20 @@ def test_synchronized_clock_waits_for_the_cuda_device(monkeypatch):
 
 
 @pytest.fixture
+def flop_analyses(monkeypatch) -> list:
+    """One entry per fvcore FlopCountAnalysis built while the test runs."""
+    calls = []
+
+    class _Counting(cost.FlopCountAnalysis):
+        def __init__(self, *args, **kwargs):
+            calls.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(cost, "FlopCountAnalysis", _Counting)
+    return calls
+
+
+@pytest.fixture
 def dld_model(small_cfg, tmp_path) -> DLDTextSpotter:
     cfg = small_cfg.clone()
     cfg.MODEL.META_ARCHITECTURE = "DLDTextSpotter"
@@ -110,15 +117,8 @@ def dld_model(small_cfg, tmp_path) -> DLDTextSpotter:
     return build_model(cfg).eval()
 
 
-def test_dld_outputs_carry_selector_plus_student_flops_at_the_chosen_scale(dld_model, monkeypatch):
-    calls = []
-
-    class _Counting(cost.FlopCountAnalysis):
-        def __init__(self, *args, **kwargs):
-            calls.append(1)
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr(cost, "FlopCountAnalysis", _Counting)
+def test_dld_outputs_carry_selector_plus_student_flops_at_the_chosen_scale(dld_model, flop_analyses):
+    calls = flop_analyses
     with torch.no_grad():
         outputs = dld_model([{"image": _image(1), "height": 256, "width": 320}, {"image": _image(2)}])
         counted = len(calls)

@@ -1,0 +1,122 @@
+"""
+The report of a DLD run, from the comparison table (tools/dld_table.py's rows) and the per-image predictions of
+each DLD model's evaluation (its text_predictions.json: file_name, selected_scale, words): report.md (the
+paper's Table 1 with the run's context, the selected scales and the figures), report.json (the rows, keys
+:data:`dld.evaluation.comparison.ROW_KEYS` only) and the PNGs of :mod:`dld.utils.report_plots`.
+"""
+import json
+import logging
+import os
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from tabulate import tabulate
+
+from ..data import read_image_checked
+from ..utils.report_plots import draw_example, plot_accuracy_vs_cost, plot_scale_histograms
+from .comparison import ROW_KEYS, markdown_table
+
+__all__ = ["pick_examples", "report_rows", "write_report"]
+
+logger = logging.getLogger(__name__)
+
+
+def report_rows(rows: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """The rows with exactly the keys of ROW_KEYS (a missing value is None)."""
+    return [{k: r.get(k) for k in ROW_KEYS} for r in rows]
+
+
+def pick_examples(records: Sequence[Mapping[str, Any]], num: int) -> List[Mapping[str, Any]]:
+    """
+    Up to `num` records, first one for each distinct selected scale (from the lowest), then the next ones in
+    order: the examples show the range of the selector's choices.
+    """
+    chosen: List[Mapping[str, Any]] = []
+    for scale in sorted({r.get("selected_scale") for r in records if r.get("selected_scale") is not None}):
+        chosen.append(next(r for r in records if r.get("selected_scale") == scale))
+    chosen = chosen[:num]
+    for r in records:
+        if len(chosen) >= num:
+            break
+        if not any(r is c for c in chosen):
+            chosen.append(r)
+    return chosen
+
+
+def _scale_table(selected: Mapping[str, Sequence[float]], candidate_scales: Sequence[float]) -> str:
+    scales = sorted({float(s) for v in selected.values() for s in v} | {float(s) for s in candidate_scales},
+                    reverse=True)
+    body = [
+        [name, str(len(v)), f"{sum(v) / len(v):.3f}" if v else "-"] + [str(sum(1 for x in v if x == s)) for s in scales]
+        for name, v in selected.items()
+    ]
+    headers = ["model", "images", "mean scale"] + [f"x{s:g}" for s in scales]
+    return tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True,
+                    colalign=["left"] + ["right"] * (len(headers) - 1))
+
+
+def write_report(
+    rows: Sequence[Mapping[str, Any]],
+    output_dir: str,
+    predictions: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    header: Sequence[Tuple[str, str]] = (),
+    candidate_scales: Sequence[float] = (),
+    num_examples: int = 3,
+) -> Dict[str, str]:
+    """
+    Write the report of a run to `output_dir`.
+
+    Args:
+        rows: the comparison table's rows (:func:`dld.evaluation.comparison.table_row`).
+        predictions: for each DLD model (by its row name), the records of its evaluation's text_predictions.json.
+        header: (label, value) pairs listed at the top of report.md (preset, command, machine, ...).
+        candidate_scales: the selectors' candidate scales, so that scales never chosen show as 0.
+        num_examples: images drawn per DLD model.
+
+    Returns:
+        what was written: "markdown", "json", "accuracy_vs_cost", "selected_scales" and "example_<i>" -> path.
+    """
+    os.makedirs(os.path.join(output_dir, "examples"), exist_ok=True)
+    written = {"json": os.path.join(output_dir, "report.json"), "markdown": os.path.join(output_dir, "report.md"),
+               "accuracy_vs_cost": os.path.join(output_dir, "accuracy_vs_cost.png")}
+    with open(written["json"], "w") as f:
+        json.dump(report_rows(rows), f, indent=2)
+    plot_accuracy_vs_cost(rows, written["accuracy_vs_cost"])
+
+    lines = ["# Dynamic Low-Resolution Distillation: report", ""]
+    lines += [f"- **{label}**: {value}" for label, value in header]
+    lines += [
+        "", "## Accuracy and cost (the paper's Table 1)", "", markdown_table(rows), "",
+        "H-means in %; the lexicon column is \"-\" where the dataset has no lexicon. GFLOPs per image: fvcore "
+        "multiply-adds at the size each model ran (DLD: selector plus student). images/s: the evaluation's "
+        "inference wall time on this machine, batch 1.", "",
+        "![accuracy against cost](accuracy_vs_cost.png)", "",
+    ]
+    selected = {
+        name: [float(r["selected_scale"]) for r in records if r.get("selected_scale") is not None]
+        for name, records in predictions.items()
+    }
+    if selected:
+        written["selected_scales"] = os.path.join(output_dir, "selected_scales.png")
+        plot_scale_histograms(selected, written["selected_scales"], candidate_scales)
+        lines += ["## Scales selected by DLD", "", "Images run at each scale:", "",
+                  _scale_table(selected, candidate_scales), "", "![selected scales](selected_scales.png)", "",
+                  "## Examples", "", "Predicted words (score >= the evaluator's threshold) at the scale the selector "
+                  "chose for the image (top-left corner).", ""]
+    for m, (name, records) in enumerate(predictions.items()):
+        for r in pick_examples(records, num_examples):
+            stem = os.path.splitext(os.path.basename(str(r["file_name"])))[0]
+            rel = os.path.join("examples", f"model{m}_{stem}.png")
+            try:
+                image = read_image_checked(r["file_name"], "RGB")
+            except OSError as e:
+                logger.warning(f"No example drawn for {name}: {e}")
+                continue
+            scale = r.get("selected_scale")
+            caption = f"{name}: scale {scale:g}" if scale is not None else name
+            draw_example(image, r["instances"], caption, os.path.join(output_dir, rel))
+            written[f"example_{sum(k.startswith('example_') for k in written)}"] = os.path.join(output_dir, rel)
+            lines.append(f"![{caption}, {stem}]({rel})")
+    with open(written["markdown"], "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+    return written

@@ -23,8 +23,9 @@ def demo(monkeypatch):
 def test_finished_stages_are_skipped_and_a_failed_one_is_retried(tmp_path):
     calls = []
     ok, counter = tmp_path / "ok", tmp_path / "train_runs"
-    train = [sys.executable, "-c",
-             f"import os, sys; open({str(counter)!r}, 'a').write('x'); sys.exit(0 if os.path.exists({str(ok)!r}) else 3)"]
+    script = (f"import os, sys; open({str(counter)!r}, 'a').write('x'); "
+              f"sys.exit(0 if os.path.exists({str(ok)!r}) else 3)")
+    train = [sys.executable, "-c", script]
     stages = [
         Stage("gen", "generate", 1.0, function=lambda: calls.append("gen")),
         Stage("train", "train", 1.0, train + ["--resume"]),

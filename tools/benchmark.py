@@ -42,7 +42,7 @@ logger = logging.getLogger("dld.benchmark")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """tools/dld_table.py's arguments (models, dataset, --max-images as the number of images, --opts) and the timing's."""
+    """tools/dld_table.py's arguments (models, dataset, --max-images: number of images, --opts), then the timing's."""
     parser = build_table_parser()
     parser.description = __doc__
     parser.set_defaults(output_dir="output/benchmark", max_images=8)

@@ -60,7 +60,10 @@ def memory_kind(device: torch.device) -> str:
     if device.type == "cuda":
         return "cuda: torch.cuda.max_memory_allocated after reset_peak_memory_stats (model weights included)"
     if os.path.exists(_STATM):
-        return "cpu: peak RSS growth of the process during the run over its RSS before it (/proc/self/statm, sampled every ms)"
+        return (
+            "cpu: peak RSS growth of the process during the run over its RSS before it "
+            "(/proc/self/statm, sampled every ms)"
+        )
     return "cpu: growth of the process's lifetime peak RSS (getrusage ru_maxrss; 0 unless the run sets a new peak)"
 
 

@@ -5,7 +5,7 @@ DEMO_CONFIG ?= configs/synth/text_spotter_R_18_FPN_synth.yaml
 DEMO_OUTPUT ?= output/synth/text_spotter_R_18
 export DETECTRON2_DATASETS ?= $(CURDIR)/datasets
 
-.PHONY: setup test test-fast demo
+.PHONY: setup test test-fast demo spotter
 
 $(VENV)/.installed: requirements.txt setup.py scripts/setup.sh
 	bash scripts/setup.sh
@@ -19,14 +19,30 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest tests -q -m "not slow"
 
-# Generate the synthetic data, train the CPU-sized spotter (resuming from its last checkpoint if it was
-# stopped; skipped once model_final.pth exists), evaluate it on synth_text_val and draw a few predictions.
-demo: setup $(DEMO_OUTPUT)/model_final.pth
+# The whole DLD story on the synthetic data, resumable stage by stage (tools/run_dld_demo.py):
+# data, recognition warm-up, teacher, DLD with gamma 0.1 and 0.3, the comparison table, output/dld_report/.
+# PRESET=quick (the default) shows the pipeline in under 25 minutes; PRESET=full runs the configs as they are.
+PRESET ?= quick
+demo: setup
+	$(PY) tools/run_dld_demo.py --preset $(PRESET)
+
+# The CPU-sized spotter alone: generate the data, the recognition warm-up on word crops, the joint training
+# (each resumes from its last checkpoint if stopped, and is skipped once model_final.pth exists), then evaluate
+# it on synth_text_val (detection and end-to-end H-mean) and draw a few predictions.
+WARMUP_CONFIG ?= configs/synth/recognition_warmup_R_18_FPN_synth.yaml
+WARMUP_OUTPUT ?= output/synth/recognition_warmup_R_18
+spotter: setup $(DEMO_OUTPUT)/model_final.pth
 	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) --eval-only \
 		OUTPUT_DIR $(DEMO_OUTPUT) MODEL.WEIGHTS $(DEMO_OUTPUT)/model_final.pth
 	$(PY) tools/demo.py --config-file $(DEMO_CONFIG) --input $(DETECTRON2_DATASETS)/synth_text/val/images \
 		--output $(DEMO_OUTPUT)/demo --max-images 8 --opts MODEL.WEIGHTS $(DEMO_OUTPUT)/model_final.pth
 
-$(DEMO_OUTPUT)/model_final.pth:
+$(DETECTRON2_DATASETS)/synth_text/train/meta.json:
 	$(PY) tools/generate_synthetic_data.py --config-file $(DEMO_CONFIG)
-	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) --resume OUTPUT_DIR $(DEMO_OUTPUT)
+
+$(WARMUP_OUTPUT)/model_final.pth: $(DETECTRON2_DATASETS)/synth_text/train/meta.json
+	$(PY) tools/train_net.py --config-file $(WARMUP_CONFIG) --resume OUTPUT_DIR $(WARMUP_OUTPUT)
+
+$(DEMO_OUTPUT)/model_final.pth: $(WARMUP_OUTPUT)/model_final.pth
+	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) --resume OUTPUT_DIR $(DEMO_OUTPUT) \
+		MODEL.WEIGHTS $(WARMUP_OUTPUT)/model_final.pth

@@ -11,7 +11,7 @@ from conftest import REPO_ROOT
 CONFIG = str(REPO_ROOT / "configs/synth/text_spotter_R_18_FPN_synth.yaml")
 # The CPU config shrunk to seconds per run: narrow heads, 128-px images, batch 2, no workers, no evaluation.
 TINY: List[str] = [
-    "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.TEXT_HEAD.CHANNELS", "32", "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
+    "MODEL.WEIGHTS", "", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.TEXT_HEAD.CHANNELS", "32", "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
     "MODEL.ROI_MASK_HEAD.CONV_DIM", "16", "MODEL.TEXT_HEAD.TRAIN_JITTER_COPIES", "1",
     "INPUT.MAX_SIZE_TRAIN", "128", "INPUT.MAX_SIZE_TEST", "128",
     "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0", "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()",

@@ -11,8 +11,9 @@ import pytest
 from conftest import REPO_ROOT
 
 CONFIG = str(REPO_ROOT / "configs/synth/text_spotter_R_18_FPN_synth.yaml")
+WARMUP_CONFIG = str(REPO_ROOT / "configs/synth/recognition_warmup_R_18_FPN_synth.yaml")
 TINY = [
-    "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.TEXT_HEAD.CHANNELS", "32", "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
+    "MODEL.WEIGHTS", "", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.TEXT_HEAD.CHANNELS", "32", "MODEL.ROI_BOX_HEAD.FC_DIM", "64",
     "MODEL.ROI_MASK_HEAD.CONV_DIM", "16", "SOLVER.IMS_PER_BATCH", "2", "DATALOADER.NUM_WORKERS", "0",
     "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", "TEST.TEXT.SCORE_THRESHOLD", "0.0",
 ]
@@ -60,3 +61,21 @@ def test_generate_train_evaluate_resume_and_demo(tmp_path):
     assert np.abs(drawn.astype(int) - source.astype(int)).mean() > 1.0  # polygons and words were drawn
     words = json.loads((demo_out / "words.json").read_text())
     assert set(words) == {"img_1.jpg", "img_2.jpg", "img_3.jpg"}
+
+
+@pytest.mark.slow
+def test_recognition_warmup_then_joint_training_from_its_checkpoint(tmp_path):
+    env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), OMP_NUM_THREADS="2")
+    _run(["tools/generate_synthetic_data.py", "--config-file", CONFIG, "--num-train", "4", "--num-val", "2",
+          "--no-progress"], env)
+    warmup, joint = tmp_path / "warmup", tmp_path / "joint"
+    log = _run(["tools/train_net.py", "--config-file", WARMUP_CONFIG, "OUTPUT_DIR", str(warmup),
+                "SOLVER.MAX_ITER", "2", *TINY, "SOLVER.IMS_PER_BATCH", "2"], env)
+    assert "loss_rec" in log and "loss_cls" not in log  # recognition losses only
+    assert (warmup / "model_final.pth").is_file()
+    _run(["tools/train_net.py", "--config-file", CONFIG, "OUTPUT_DIR", str(joint), "SOLVER.MAX_ITER", "1",
+          "TEST.EVAL_PERIOD", "0", *TINY, "MODEL.WEIGHTS", str(warmup / "model_final.pth")], env)
+    log = (joint / "log.txt").read_text()
+    assert f"[DetectionCheckpointer] Loading from {warmup / 'model_final.pth'}" in log
+    assert "Starting training from iteration 0" in log  # weights only: a new schedule, not a resume
+    assert "Some model parameters or buffers are not found" not in log  # every key came from the warm-up

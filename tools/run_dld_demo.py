@@ -86,14 +86,14 @@ PRESETS: Dict[str, Preset] = {
         expected_s={"data": 45, "warmup": 200, "teacher": 320, "dld": 230, "table": 130, "report": 20},
     ),
     "full": Preset(
-        description="the configs as they are: 10000 training and 300 validation images, 2000 warm-up, 3600 "
-        "spotter and 600 DLD iterations per model, evaluations during training: many hours on 2 CPU cores",
+        description="the configs as they are: 10000 training and 300 validation images, 2500 warm-up, 3000 "
+        "spotter and 600 DLD iterations per model, evaluations during training: hours on 2 CPU cores",
         output_root="",
         datasets="",
         data_opts=(),
         train_opts={"warmup": (), "teacher": (), "dld": ()},
         eval_images=0,
-        expected_s={"data": 300, "warmup": 2500, "teacher": 5400, "dld": 2100, "table": 450, "report": 30},
+        expected_s={"data": 300, "warmup": 1500, "teacher": 4200, "dld": 2100, "table": 450, "report": 30},
     ),
 }
 

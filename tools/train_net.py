@@ -21,7 +21,7 @@ from detectron2.evaluation import DatasetEvaluators, verify_results
 from detectron2.utils.logger import setup_logger
 
 from dld import add_dld_config
-from dld.data import TextDatasetMapper, count_unencodable_words, get_checked_dataset_dicts
+from dld.data import TextDatasetMapper, WordCropMapper, count_unencodable_words, get_checked_dataset_dicts
 from dld.engine import AtomicCheckpointer, build_finite_trainer, create_ddp_model
 from dld.evaluation import TextSpottingEvaluator
 from dld.modeling import build_charset_encoder
@@ -43,7 +43,10 @@ class Trainer(DefaultTrainer):
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         data_loader = self.build_train_loader(cfg)
-        model = create_ddp_model(model, broadcast_buffers=False)
+        # The recognition warm-up stage leaves the detection heads without gradients.
+        model = create_ddp_model(
+            model, broadcast_buffers=False, find_unused_parameters=cfg.INPUT.WORD_CROP.ENABLED
+        )
         self._trainer = build_finite_trainer(cfg, model, data_loader, optimizer)
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = AtomicCheckpointer(model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self))
@@ -70,7 +73,9 @@ class Trainer(DefaultTrainer):
             cfg.DATASETS.TRAIN, cfg.DATASETS.ON_BAD_ANNOTATION, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
         )
         count_unencodable_words(dicts, build_charset_encoder(cfg), ", ".join(cfg.DATASETS.TRAIN))
-        return build_detection_train_loader(cfg, mapper=TextDatasetMapper(cfg, is_train=True), dataset=dicts)
+        # The recognition warm-up stage trains on word crops of the same images.
+        mapper = WordCropMapper(cfg) if cfg.INPUT.WORD_CROP.ENABLED else TextDatasetMapper(cfg, is_train=True)
+        return build_detection_train_loader(cfg, mapper=mapper, dataset=dicts)
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):

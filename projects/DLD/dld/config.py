@@ -105,6 +105,18 @@ def add_dld_config(cfg: CN) -> None:
     cfg.INPUT.TEXT_CROP.MIN_SIDE_RATIO = 0.5
     # Photometric jitter (brightness, contrast, saturation) on training images.
     cfg.INPUT.COLOR_JITTER = False
+    # Recognition warm-up stage (MODEL.META_ARCHITECTURE "TextRecognitionWarmup"): train on the words of the
+    # training images cut out one per small canvas (dld.data.WordCropMapper) instead of on whole images.
+    cfg.INPUT.WORD_CROP = CN()
+    cfg.INPUT.WORD_CROP.ENABLED = False
+    # Canvas (height, width) in pixels; a multiple of the backbone's size divisibility avoids padding.
+    # Words keep their native size unless they do not fit.
+    cfg.INPUT.WORD_CROP.SIZE = (32, 128)
+    # Pixels of context kept around each word (before any downscaling to fit the canvas).
+    cfg.INPUT.WORD_CROP.MARGIN = 4.0
+    # Probability that a word is scaled to fill the canvas instead of keeping its native size: big, sharp
+    # words let the attention decoder find its alignment early; native sizes match the joint training.
+    cfg.INPUT.WORD_CROP.FILL_PROB = 0.0
 
     # ---------------------------------------------------------------- embedded synthetic data
     cfg.DATASETS.SYNTH = CN()

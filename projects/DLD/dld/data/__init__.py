@@ -4,6 +4,7 @@ from .charset import DEFAULT_CHARSET, CharsetEncoder, count_unencodable_words
 from .checked_datasets import get_checked_dataset_dicts
 from .checks import BadAnnotationError, check_dataset_dicts
 from .mapper import TextDatasetMapper, read_image_checked
+from .word_crops import WordCropMapper, crop_word
 
 __all__ = [
     "BadAnnotationError",
@@ -14,5 +15,7 @@ __all__ = [
     "get_checked_dataset_dicts",
     "TextDatasetMapper",
     "TextPreservingCrop",
+    "WordCropMapper",
+    "crop_word",
     "read_image_checked",
 ]

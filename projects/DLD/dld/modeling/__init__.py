@@ -9,6 +9,7 @@ from .distill_losses import (
 from .distill import DLDTextSpotter
 from .lowres import resize_images
 from .meta_arch import TextSpotterRCNN
+from .recognition_warmup import TextRecognitionWarmup
 from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
 from .selector import SELECTOR_REGISTRY, ResolutionSelector, SelectorOutput, build_selector
 from .text_head import TextRecognitionHead, TextROIHeads, build_charset_encoder
@@ -16,6 +17,7 @@ from .text_head import TextRecognitionHead, TextROIHeads, build_charset_encoder
 __all__ = [
     "DLDTextSpotter",
     "TextSpotterRCNN",
+    "TextRecognitionWarmup",
     "TextROIHeads",
     "TextRecognitionHead",
     "MaskedRoIExtractor",

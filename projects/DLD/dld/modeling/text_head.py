@@ -192,13 +192,18 @@ class TextROIHeads(StandardROIHeads):
         if not self.training:
             return super().forward(images, features, proposals, targets)
         proposals, losses = super().forward(images, features, proposals, targets)
+        losses.update(self.text_losses(features, targets))
+        return proposals, losses
+
+    def text_losses(self, features: Dict[str, torch.Tensor], targets: List[Instances]) -> Dict[str, torch.Tensor]:
+        """Weighted recognition losses (`loss_rec`, and `loss_rec_ctc` when on) on the ground-truth words."""
         outputs, text_targets = self.forward_text_train(features, targets, self.jitter_copies)
-        losses["loss_rec"] = self.text_loss_weight * self.text_head.loss(outputs.logits, text_targets)
+        losses = {"loss_rec": self.text_loss_weight * self.text_head.loss(outputs.logits, text_targets)}
         if self.text_head.ctc_classifier is not None:
             losses["loss_rec_ctc"] = self.text_head.ctc_loss_weight * self.text_head.ctc_loss(
                 outputs.context, text_targets
             )
-        return proposals, losses
+        return losses
 
     def forward_with_given_boxes(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
         instances = super().forward_with_given_boxes(features, instances)

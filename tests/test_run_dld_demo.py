@@ -175,11 +175,13 @@ def _write_table_and_predictions(table, datasets, dld_names, slug):
     return rows
 
 
-def test_report_from_a_table_writes_markdown_json_and_pngs(demo, tmp_path, capsys):
+def test_report_from_a_table_writes_markdown_json_and_pngs(demo, tmp_path, capsys, monkeypatch):
     table, datasets, report = tmp_path / "table", tmp_path / "datasets", tmp_path / "report"
     datasets.mkdir()
     names = ["DLD (gamma=0.1)", "DLD (gamma=0.3)"]
     rows = _write_table_and_predictions(table, datasets, names, _tool("dld_table")._slug)
+    heights = {str(datasets / f"img_{i}.jpg"): h for i, h in enumerate([0.02, 0.05, 0.1, 0.2], 1)}
+    monkeypatch.setattr(demo, "eval_text_heights", lambda root: heights if root == str(datasets) else {})
     paths = demo.DemoPaths(datasets=str(datasets), warmup="w", teacher="t", dld=("d1", "d3"), table=str(table),
                            report=str(report), stages=str(report / "stages" / "quick"))
     stages = demo.build_stages("quick", paths, "python tools/run_dld_demo.py --preset quick")
@@ -208,4 +210,11 @@ def test_report_from_a_table_writes_markdown_json_and_pngs(demo, tmp_path, capsy
                         "model1_img_1.png", "model1_img_2.png", "model1_img_3.png"]
     assert all(cv2.imread(str(report / "examples" / e)).shape[:2] == (384, 512) for e in examples)
     assert "![DLD (gamma=0.1): scale 0.3, img_4](examples/model0_img_4.png)" in md
+    # Mean selected scale by text size, 4 images in 3 bins (2, 1, 1): model 0 chose 0.8, 0.5 | 0.5 | 0.3.
+    size_rows = [[c.strip() for c in line.split("|")[1:-1]] for line in md.splitlines() if line.startswith("| DLD") and "%" in line]
+    assert size_rows[:3] == [["DLD (gamma=0.1)", "2.0-5.0%", "2", "0.650"],
+                             ["DLD (gamma=0.1)", "10.0-10.0%", "1", "0.500"],
+                             ["DLD (gamma=0.1)", "20.0-20.0%", "1", "0.300"]]
+    by_size = json.loads((report / "scale_by_text_size.json").read_text())
+    assert [r["mean_scale"] for r in by_size["DLD (gamma=0.3)"]] == pytest.approx([0.3, 0.3, 0.3])
     assert md.strip() in capsys.readouterr().out

@@ -183,6 +183,20 @@ def _abs(path: str) -> str:
     return os.path.join(REPO_ROOT, path)
 
 
+def eval_text_heights(datasets: str) -> Dict[str, float]:
+    """Text height of each image of EVAL_DATASET under `datasets` ({} with a warning when it is not there)."""
+    from detectron2.data import DatasetCatalog
+
+    from dld.evaluation.scale_by_text_size import image_text_heights
+
+    os.environ["DETECTRON2_DATASETS"] = _abs(datasets)  # where the table stage read EVAL_DATASET from
+    try:
+        return image_text_heights(DatasetCatalog.get(EVAL_DATASET))
+    except FileNotFoundError as e:
+        print(f"No selected scale by text size in the report: {e}", file=sys.stderr)
+        return {}
+
+
 def write_demo_report(preset_name: str, paths: DemoPaths, command: str, stages: List[Stage]) -> None:
     """report.md, report.json and the PNGs from the table stage's rows and the DLD models' predictions."""
     from dld_table import _dld_names, _slug
@@ -209,7 +223,8 @@ def write_demo_report(preset_name: str, paths: DemoPaths, command: str, stages: 
         ("models", ", ".join(f"`{p}`" for p in (paths.warmup, paths.teacher, *paths.dld))),
     ]
     scales = sorted({float(s) for c in dld_cfgs for s in c.MODEL.DLD.SCALES})
-    written = write_report(rows, _abs(paths.report), predictions, header=header, candidate_scales=scales)
+    written = write_report(rows, _abs(paths.report), predictions, header=header, candidate_scales=scales,
+                           text_heights=eval_text_heights(paths.datasets))
     with open(written["markdown"]) as f:
         print(f.read())
     print(f"Written {len(written)} files to {paths.report}")

@@ -7,13 +7,14 @@ paper's Table 1 with the run's context, the selected scales and the figures), re
 import json
 import logging
 import os
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from tabulate import tabulate
 
 from ..data import read_image_checked
 from ..utils.report_plots import draw_example, plot_accuracy_vs_cost, plot_scale_histograms
 from .comparison import ROW_KEYS, markdown_table
+from .scale_by_text_size import scale_by_text_size, scale_by_text_size_table
 
 __all__ = ["pick_examples", "report_rows", "write_report"]
 
@@ -62,6 +63,7 @@ def write_report(
     header: Sequence[Tuple[str, str]] = (),
     candidate_scales: Sequence[float] = (),
     num_examples: int = 3,
+    text_heights: Optional[Mapping[str, float]] = None,
 ) -> Dict[str, str]:
     """
     Write the report of a run to `output_dir`.
@@ -72,9 +74,13 @@ def write_report(
         header: (label, value) pairs listed at the top of report.md (preset, command, machine, ...).
         candidate_scales: the selectors' candidate scales, so that scales never chosen show as 0.
         num_examples: images drawn per DLD model.
+        text_heights: file_name -> the image's text height over its longer side
+            (:func:`dld.evaluation.scale_by_text_size.image_text_heights`); adds the mean selected scale by text
+            size to report.md and scale_by_text_size.json.
 
     Returns:
-        what was written: "markdown", "json", "accuracy_vs_cost", "selected_scales" and "example_<i>" -> path.
+        what was written: "markdown", "json", "accuracy_vs_cost", "selected_scales", "scale_by_text_size" and
+        "example_<i>" -> path.
     """
     os.makedirs(os.path.join(output_dir, "examples"), exist_ok=True)
     written = {"json": os.path.join(output_dir, "report.json"), "markdown": os.path.join(output_dir, "report.md"),
@@ -100,8 +106,18 @@ def write_report(
         written["selected_scales"] = os.path.join(output_dir, "selected_scales.png")
         plot_scale_histograms(selected, written["selected_scales"], candidate_scales)
         lines += ["## Scales selected by DLD", "", "Images run at each scale:", "",
-                  _scale_table(selected, candidate_scales), "", "![selected scales](selected_scales.png)", "",
-                  "## Examples", "", "Predicted words (score >= the evaluator's threshold) at the scale the selector "
+                  _scale_table(selected, candidate_scales), "", "![selected scales](selected_scales.png)", ""]
+    by_size = {name: scale_by_text_size(records, text_heights) for name, records in predictions.items()
+               } if text_heights else {}
+    size_table = scale_by_text_size_table(by_size)
+    if size_table:
+        written["scale_by_text_size"] = os.path.join(output_dir, "scale_by_text_size.json")
+        with open(written["scale_by_text_size"], "w") as f:
+            json.dump(by_size, f, indent=2)
+        lines += ["Mean selected scale by the size of the image's text (median height of its words over the "
+                  "image's longer side; images in bins of equal count):", "", size_table, ""]
+    if selected:
+        lines += ["## Examples", "", "Predicted words (score >= the evaluator's threshold) at the scale the selector "
                   "chose for the image (top-left corner).", ""]
     for m, (name, records) in enumerate(predictions.items()):
         for r in pick_examples(records, num_examples):

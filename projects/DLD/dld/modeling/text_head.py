@@ -246,6 +246,9 @@ class TextROIHeads(StandardROIHeads):
     ) -> Tuple[RecognitionOutputs, torch.Tensor]:
         """Teacher-forced recognition on the encodable ground-truth words; returns outputs and targets."""
         boxes, masks, text_targets = self.recognition_inputs(targets, jitter_copies)
+        # The decoder runs only as many steps as the longest word needs: padding columns cost time, not loss.
+        steps = int((text_targets != CharsetEncoder.PAD).sum(dim=1).max()) if len(text_targets) else 1
+        text_targets = text_targets[:, : max(steps, 1)]
         feature = features[self.text_in_feature]
         outputs = self.text_head.forward_train(feature, boxes, masks, text_targets.to(feature.device))
         return outputs, text_targets.to(feature.device)

@@ -13,13 +13,11 @@ import json
 from typing import Any, Dict, List, Optional
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import DatasetCatalog
 from detectron2.data import transforms as T
-from detectron2.modeling import build_model
 
 from dld.data import TextDatasetMapper
-from dld_table import load_cfg
+from dld_table import load_cfg, load_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +54,7 @@ def read_ground_truth_words(model, mapper: TextDatasetMapper, dataset_dicts: Lis
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = build_parser().parse_args(argv)
     cfg = load_cfg(args.config_file, args.opts)
-    model = build_model(cfg)
-    DetectionCheckpointer(model).load(args.weights)
-    model.eval()
+    model = load_model(cfg, args.weights)
     # The training mapper builds the word targets; with only the test resize, the image is read as at test time.
     kwargs = TextDatasetMapper.from_config(cfg, is_train=True)
     kwargs["augmentations"] = [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")]

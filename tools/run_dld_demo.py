@@ -86,8 +86,8 @@ PRESETS: Dict[str, Preset] = {
         expected_s={"data": 45, "warmup": 200, "teacher": 320, "dld": 230, "table": 130, "report": 20},
     ),
     "full": Preset(
-        description="the configs as they are: 10000 training and 300 validation images, 2500 warm-up, 3000 "
-        "spotter and 600 DLD iterations per model, evaluations during training: hours on 2 CPU cores",
+        description="the configs as they are: 10000 training and 300 validation images, 1500 warm-up, 2400 "
+        "spotter and 300 DLD iterations per model, evaluations during training: hours on 2 CPU cores",
         output_root="",
         datasets="",
         data_opts=(),

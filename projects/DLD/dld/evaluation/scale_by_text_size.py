@@ -7,6 +7,7 @@ longer side, images grouped into equal-count bins by that height, the mean selec
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
+from shapely.geometry import Polygon
 from tabulate import tabulate
 
 __all__ = ["word_height", "image_text_heights", "scale_by_text_size", "scale_by_text_size_table"]
@@ -14,11 +15,8 @@ __all__ = ["word_height", "image_text_heights", "scale_by_text_size", "scale_by_
 
 def word_height(polygon: Sequence[float]) -> float:
     """2·area/perimeter of a polygon given as flat x, y coordinates: the height of a long thin word."""
-    points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
-    x, y = points[:, 0], points[:, 1]
-    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-    perimeter = float(np.linalg.norm(points - np.roll(points, -1, axis=0), axis=1).sum())
-    return 2.0 * area / perimeter if perimeter > 0 else 0.0
+    ring = Polygon(np.asarray(polygon, dtype=np.float64).reshape(-1, 2))
+    return 2.0 * ring.area / ring.length if ring.length > 0 else 0.0
 
 
 def image_text_heights(dataset_dicts: Sequence[Mapping[str, Any]]) -> Dict[str, float]:

@@ -83,8 +83,9 @@ PRESETS: Dict[str, Preset] = {
                     "MODEL.DLD.SELECTOR.ITERS_PER_EPOCH", "1", "TEST.EVAL_PERIOD", "0", "DATASETS.TEST", "()"),
         },
         eval_images=30,
-        # Measured per iteration with one torch thread: warm-up 1.7 s, spotter 2.5 s, DLD 4.8 s (two threads: faster).
-        expected_s={"data": 45, "warmup": 200, "teacher": 320, "dld": 230, "table": 130, "report": 20},
+        # Measured on a clean clone, 2 cores (make demo: 22m41s): data 15 s, warm-up 2m45s, spotter 8m39s,
+        # each DLD model ~4m45s, table 1m29s.
+        expected_s={"data": 20, "warmup": 170, "teacher": 520, "dld": 285, "table": 90, "report": 5},
     ),
     "short": Preset(
         description="the full data and warm-up, 800 spotter and 150 DLD iterations per model, every model "

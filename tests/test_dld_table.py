@@ -53,7 +53,8 @@ def test_table_writes_every_row_and_key(tmp_path, monkeypatch, single_thread, ca
     out = tmp_path / "table"
     _tool("dld_table").main(
         ["--teacher-config", str(TEACHER_CONFIG), "--teacher-weights", str(teacher),
-         "--dld", str(DLD_CONFIG), str(student), "--output-dir", str(out), "--max-images", "2", "--opts", *TINY]
+         "--dld", str(DLD_CONFIG), str(student), "--output-dir", str(out), "--max-images", "2",
+         "--report-dir", str(tmp_path / "report"), "--opts", *TINY]
     )
     rows = json.loads((out / "dld_table.json").read_text())
     assert [r["name"] for r in rows] == ["teacher x1", "teacher x0.8", "teacher x0.5", "DLD (gamma=0.1)"]
@@ -73,6 +74,15 @@ def test_table_writes_every_row_and_key(tmp_path, monkeypatch, single_thread, ca
     markdown = (out / "dld_table.md").read_text()
     assert len(markdown.strip().splitlines()) == 2 + len(rows) and "DLD (gamma=0.1)" in markdown
     assert markdown.strip() in capsys.readouterr().out
+    # --report-dir: the demo's report from the same rows and the DLD model's predictions on the two images.
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [r["name"] for r in report] == [r["name"] for r in rows]
+    report_md = (tmp_path / "report" / "report.md").read_text()
+    assert "first 2 images" in report_md and "Mean selected scale by the size" in report_md
+    for png in ("accuracy_vs_cost.png", "selected_scales.png"):
+        assert (tmp_path / "report" / png).stat().st_size > 0
+    by_size = json.loads((tmp_path / "report" / "scale_by_text_size.json").read_text())
+    assert sum(b["images"] for b in by_size["DLD (gamma=0.1)"]) == 2
 
 
 def test_row_takes_the_generic_lexicon_else_the_full_one_in_percent():

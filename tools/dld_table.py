@@ -5,6 +5,8 @@ each fixed candidate scale of MODEL.DLD.SCALES ("vanilla multi-scale", TEST.FIXE
 with accuracy (detection, end-to-end without and with the generic/full lexicon, word spotting; H-means in %)
 beside cost (GFLOPs per image, images per second, mean selected scale). Prints the Markdown table and writes
 it to <output-dir>/dld_table.md and .json (one object per row), each row's evaluation under <output-dir>/<row>/.
+With --report-dir it also writes the report of tools/run_dld_demo.py there (report.md/json, the accuracy-vs-GFLOPs
+and selected-scale plots, drawn examples, the mean selected scale by the images' text size).
 
     python tools/dld_table.py --teacher-config configs/synth/text_spotter_R_18_FPN_synth.yaml \\
         --teacher-weights output/synth/text_spotter_R_18/model_final.pth \\
@@ -16,9 +18,12 @@ it to <output-dir>/dld_table.md and .json (one object per row), each row's evalu
 --opts are applied to every model's config.
 """
 import argparse
+import json
 import logging
 import os
 import re
+import shlex
+import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
@@ -49,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", default="synth_text_val", help="registered dataset to evaluate on")
     parser.add_argument("--output-dir", default="output/dld_table", help="where the table and evaluations go")
     parser.add_argument("--max-images", type=int, default=0, help="evaluate only the first N images (0: all)")
+    parser.add_argument("--report-dir", default="", help="also write the report with its plots there")
     parser.add_argument(
         "--opts", default=[], nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs, at the end"
     )
@@ -101,6 +107,35 @@ def _dld_names(cfgs: Sequence[CfgNode], config_files: Sequence[str]) -> List[str
     ]
 
 
+def load_dld_predictions(table_dir: str, names: Sequence[str]) -> Dict[str, List[Dict[str, Any]]]:
+    """Each DLD row's text_predictions.json, as its evaluation under `table_dir` wrote it."""
+    predictions = {}
+    for name in names:
+        with open(os.path.join(table_dir, _slug(name), "text_predictions.json")) as f:
+            predictions[name] = json.load(f)
+    return predictions
+
+
+def write_table_report(
+    args: argparse.Namespace, rows: Sequence[Dict[str, Any]], dld_cfgs: Sequence[CfgNode], dld_names: Sequence[str]
+) -> None:
+    from dld.evaluation.report import write_report
+    from dld.evaluation.scale_by_text_size import image_text_heights
+    from dld.utils.machine import describe_machine, machine_info
+
+    header = [
+        ("command", f"`{shlex.join([os.path.relpath(sys.argv[0]), *sys.argv[1:]])}`"),
+        ("machine", describe_machine(machine_info())),
+        ("data", f"`{args.dataset}`" + (f", first {args.max_images} images" if args.max_images else "")),
+    ]
+    scales = sorted({float(s) for c in dld_cfgs for s in c.MODEL.DLD.SCALES})
+    written = write_report(
+        rows, args.report_dir, load_dld_predictions(args.output_dir, dld_names), header=header,
+        candidate_scales=scales, text_heights=image_text_heights(DatasetCatalog.get(args.dataset)),
+    )
+    print(f"Written the report ({len(written)} files) to {args.report_dir}")
+
+
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     args = build_parser().parse_args(argv)
     if MetadataCatalog.get(args.dataset).get("evaluator_type", None) != "text":
@@ -114,7 +149,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
         cfg.TEST.FIXED_SCALE = s
         runs.append((f"teacher x{s:g}", cfg, args.teacher_weights))
     dld_cfgs = [load_cfg(config_file, args.opts) for config_file, _ in args.dld]
-    for name, cfg, (config_file, weights) in zip(_dld_names(dld_cfgs, [c for c, _ in args.dld]), dld_cfgs, args.dld):
+    dld_names = _dld_names(dld_cfgs, [c for c, _ in args.dld])
+    for name, cfg, (config_file, weights) in zip(dld_names, dld_cfgs, args.dld):
         runs.append((name, cfg, weights))
 
     rows = []
@@ -127,6 +163,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     json_path, md_path = write_table(rows, args.output_dir)
     print(markdown_table(rows))
     print(f"Written {json_path} and {md_path}")
+    if args.report_dir:
+        write_table_report(args, rows, dld_cfgs, dld_names)
     return rows
 
 

@@ -218,7 +218,7 @@ def eval_text_heights(datasets: str) -> Dict[str, float]:
 
 def write_demo_report(preset_name: str, paths: DemoPaths, command: str, stages: List[Stage]) -> None:
     """report.md, report.json and the PNGs from the table stage's rows and the DLD models' predictions."""
-    from dld_table import _dld_names, _slug
+    from dld_table import _dld_names, load_dld_predictions
 
     from dld.evaluation.report import write_report
     from dld.utils.machine import describe_machine, machine_info
@@ -226,10 +226,7 @@ def write_demo_report(preset_name: str, paths: DemoPaths, command: str, stages: 
     with open(_abs(os.path.join(paths.table, "dld_table.json"))) as f:
         rows = json.load(f)
     dld_cfgs = [_load_cfg(c) for c in DLD_CONFIGS]
-    predictions = {}
-    for name in _dld_names(dld_cfgs, DLD_CONFIGS):
-        with open(_abs(os.path.join(paths.table, _slug(name), "text_predictions.json"))) as f:
-            predictions[name] = json.load(f)
+    predictions = load_dld_predictions(_abs(paths.table), _dld_names(dld_cfgs, DLD_CONFIGS))
     markers = read_markers(_abs(paths.stages), [s for s in stages if s.cached])
     table_stage = next(s for s in stages if s.name == "table")
     header = [

@@ -24,26 +24,39 @@ def _save(fig: Figure, path: str) -> None:
 
 def plot_accuracy_vs_cost(rows: Sequence[Mapping[str, Any]], path: str) -> None:
     """
-    End-to-end H-mean (left) and detection H-mean (right) against GFLOPs per image, one labelled point per row
-    of the comparison table (rows without GFLOPs are left out); DLD rows ("DLD..." names) in another colour.
+    End-to-end H-mean (left) and detection H-mean (right) against GFLOPs per image, one point per row of the
+    comparison table (rows without GFLOPs are left out). Fixed-scale rows are blue dots labelled by their name
+    ("teacher x0.5" shortened to "x0.5"); DLD rows ("DLD..." names) are red-toned markers named in the legend, so
+    that their labels never cover the fixed-scale rows they are compared with.
     """
-    fig = Figure(figsize=(11, 4.5))
+    fig = Figure(figsize=(11, 4.8))
+    dynamic_styles = [("*", "tab:red"), ("P", "tab:orange"), ("X", "tab:purple"), ("D", "tab:brown")]
     for ax, key, label in zip(
         fig.subplots(1, 2), ("e2e_hmean", "det_hmean"), ("end-to-end H-mean (%)", "detection H-mean (%)")
     ):
         points = [r for r in rows if r.get("gflops") is not None and r.get(key) is not None]
-        for i, r in enumerate(sorted(points, key=lambda r: r["gflops"])):
-            dynamic = str(r["name"]).startswith("DLD")
-            ax.scatter(r["gflops"], r[key], marker="*" if dynamic else "o", s=120 if dynamic else 50,
-                       color="tab:red" if dynamic else "tab:blue", zorder=3, clip_on=False)
-            # Labels on three staggered heights: neighbours in GFLOPs often share an H-mean.
-            ax.annotate(str(r["name"]), (r["gflops"], r[key]), textcoords="offset points",
-                        xytext=(4, 6 + 11 * (i % 3)), fontsize=8)
+        fixed = sorted((r for r in points if not str(r["name"]).startswith("DLD")), key=lambda r: r["gflops"])
+        dynamic = [r for r in points if str(r["name"]).startswith("DLD")]
+        if fixed:
+            ax.scatter([r["gflops"] for r in fixed], [r[key] for r in fixed], s=45, color="tab:blue", zorder=3,
+                       clip_on=False, label="teacher at a fixed scale" if all(
+                           str(r["name"]).startswith("teacher ") for r in fixed) else "fixed scale")
+        for i, r in enumerate(fixed):
+            name = str(r["name"])
+            # Two staggered heights: neighbours in GFLOPs often share an H-mean.
+            ax.annotate(name[len("teacher "):] if name.startswith("teacher ") else name, (r["gflops"], r[key]),
+                        textcoords="offset points", xytext=(-6, 6 + 9 * (i % 2)), fontsize=8)
+        for j, r in enumerate(dynamic):
+            marker, color = dynamic_styles[j % len(dynamic_styles)]
+            ax.scatter(r["gflops"], r[key], marker=marker, s=130, color=color, edgecolors="black", linewidths=0.5,
+                       zorder=4, clip_on=False, label=str(r["name"]))
         top = max([r[key] for r in points], default=0.0)
         ax.set_ylim(0.0, top * 1.15 + 5.0)
         ax.set_xlabel("GFLOPs per image")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
+        if points:
+            ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(f"Accuracy against cost ({len(rows)} models)")
     _save(fig, path)
 

@@ -24,7 +24,7 @@ import os
 import re
 import shlex
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -38,7 +38,9 @@ from dld import add_dld_config
 from dld.data import TextDatasetMapper
 from dld.evaluation import TextSpottingEvaluator
 from dld.evaluation.comparison import markdown_table, table_row, write_table
+from dld.evaluation.scale_by_text_size import image_text_heights
 from dld.modeling import DLDTextSpotter
+from dld.utils.machine import describe_machine, machine_info
 
 logger = logging.getLogger("dld.dld_table")
 
@@ -117,23 +119,20 @@ def load_dld_predictions(table_dir: str, names: Sequence[str]) -> Dict[str, List
 
 
 def write_table_report(
-    args: argparse.Namespace, rows: Sequence[Dict[str, Any]], dld_cfgs: Sequence[CfgNode], dld_names: Sequence[str]
-) -> None:
+    rows: Sequence[Dict[str, Any]],
+    table_dir: str,
+    report_dir: str,
+    dld_cfgs: Sequence[CfgNode],
+    dld_names: Sequence[str],
+    header: Sequence[Tuple[str, str]],
+    text_heights: Mapping[str, float],
+) -> Dict[str, str]:
+    """The report (:func:`dld.evaluation.report.write_report`) of a table written to `table_dir`; returns its files."""
     from dld.evaluation.report import write_report
-    from dld.evaluation.scale_by_text_size import image_text_heights
-    from dld.utils.machine import describe_machine, machine_info
 
-    header = [
-        ("command", f"`{shlex.join([os.path.relpath(sys.argv[0]), *sys.argv[1:]])}`"),
-        ("machine", describe_machine(machine_info())),
-        ("data", f"`{args.dataset}`" + (f", first {args.max_images} images" if args.max_images else "")),
-    ]
     scales = sorted({float(s) for c in dld_cfgs for s in c.MODEL.DLD.SCALES})
-    written = write_report(
-        rows, args.report_dir, load_dld_predictions(args.output_dir, dld_names), header=header,
-        candidate_scales=scales, text_heights=image_text_heights(DatasetCatalog.get(args.dataset)),
-    )
-    print(f"Written the report ({len(written)} files) to {args.report_dir}")
+    return write_report(rows, report_dir, load_dld_predictions(table_dir, dld_names), header=header,
+                        candidate_scales=scales, text_heights=text_heights)
 
 
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
@@ -164,7 +163,14 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     print(markdown_table(rows))
     print(f"Written {json_path} and {md_path}")
     if args.report_dir:
-        write_table_report(args, rows, dld_cfgs, dld_names)
+        header = [
+            ("command", f"`{shlex.join([os.path.relpath(sys.argv[0]), *sys.argv[1:]])}`"),
+            ("machine", describe_machine(machine_info())),
+            ("data", f"`{args.dataset}`" + (f", first {args.max_images} images" if args.max_images else "")),
+        ]
+        written = write_table_report(rows, args.output_dir, args.report_dir, dld_cfgs, dld_names, header,
+                                     image_text_heights(DatasetCatalog.get(args.dataset)))
+        print(f"Written the report ({len(written)} files) to {args.report_dir}")
     return rows
 
 

@@ -18,7 +18,7 @@ Each stage but the report runs as its own process, so a crash stays in it. A fin
 again; training stages run with --resume, so a stage that was killed continues from its last checkpoint. The
 report is redrawn every time (seconds). Paths are relative to the repository root.
 
-    python tools/run_dld_demo.py --preset quick             # 15-20 min on 2 CPU cores, under output/dld_demo_quick
+    python tools/run_dld_demo.py --preset quick             # ~23 min on 2 CPU cores, under output/dld_demo_quick
     python tools/run_dld_demo.py --preset short             # full data, short schedules: ~2.5 hours on 2 CPU cores
     python tools/run_dld_demo.py --preset full              # the configs as they are: many hours on CPU
     python tools/run_dld_demo.py --preset quick --dry-run   # the stages and their commands, nothing run
@@ -218,15 +218,13 @@ def eval_text_heights(datasets: str) -> Dict[str, float]:
 
 def write_demo_report(preset_name: str, paths: DemoPaths, command: str, stages: List[Stage]) -> None:
     """report.md, report.json and the PNGs from the table stage's rows and the DLD models' predictions."""
-    from dld_table import _dld_names, load_dld_predictions
+    from dld_table import _dld_names, write_table_report
 
-    from dld.evaluation.report import write_report
     from dld.utils.machine import describe_machine, machine_info
 
     with open(_abs(os.path.join(paths.table, "dld_table.json"))) as f:
         rows = json.load(f)
     dld_cfgs = [_load_cfg(c) for c in DLD_CONFIGS]
-    predictions = load_dld_predictions(_abs(paths.table), _dld_names(dld_cfgs, DLD_CONFIGS))
     markers = read_markers(_abs(paths.stages), [s for s in stages if s.cached])
     table_stage = next(s for s in stages if s.name == "table")
     header = [
@@ -238,9 +236,8 @@ def write_demo_report(preset_name: str, paths: DemoPaths, command: str, stages: 
         ("stage wall times", ", ".join(f"{k} {format_duration(m['wall_s'])}" for k, m in markers.items()) or "-"),
         ("models", ", ".join(f"`{p}`" for p in (paths.warmup, paths.teacher, *paths.dld))),
     ]
-    scales = sorted({float(s) for c in dld_cfgs for s in c.MODEL.DLD.SCALES})
-    written = write_report(rows, _abs(paths.report), predictions, header=header, candidate_scales=scales,
-                           text_heights=eval_text_heights(paths.datasets))
+    written = write_table_report(rows, _abs(paths.table), _abs(paths.report), dld_cfgs,
+                                 _dld_names(dld_cfgs, DLD_CONFIGS), header, eval_text_heights(paths.datasets))
     with open(written["markdown"]) as f:
         print(f.read())
     print(f"Written {len(written)} files to {paths.report}")

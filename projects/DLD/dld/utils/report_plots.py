@@ -26,8 +26,8 @@ def plot_accuracy_vs_cost(rows: Sequence[Mapping[str, Any]], path: str) -> None:
     """
     End-to-end H-mean (left) and detection H-mean (right) against GFLOPs per image, one point per row of the
     comparison table (rows without GFLOPs are left out). Fixed-scale rows are blue dots labelled by their name
-    ("teacher x0.5" shortened to "x0.5"); DLD rows ("DLD..." names) are red-toned markers named in the legend, so
-    that their labels never cover the fixed-scale rows they are compared with.
+    ("teacher x0.5" shortened to "x0.5"); DLD rows ("DLD..." names) have a marker and colour each, named in the
+    legend, so that their labels never cover the fixed-scale rows they are compared with.
     """
     fig = Figure(figsize=(11, 4.8))
     dynamic_styles = [("*", "tab:red"), ("P", "tab:orange"), ("X", "tab:purple"), ("D", "tab:brown")]

@@ -29,6 +29,8 @@ class TextVisualizer(Visualizer):
             color = colors[i] if colors is not None else _WORD_COLOR
             self.draw_polygon(poly, color, alpha=alpha)
             label = text if scores is None else f"{text} ({scores[i]:.2f})"
+            # matplotlib reads text between two "$" as mathtext: a word like "$5 $9" would fail to draw.
+            label = label.replace("$", r"\$")
             top_left = poly[np.argmin(poly[:, 0] + poly[:, 1])]
             font_size = max(self._default_font_size * 0.8, 6)
             self.draw_text(

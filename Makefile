@@ -5,7 +5,7 @@ DEMO_CONFIG ?= configs/synth/text_spotter_R_18_FPN_synth.yaml
 DEMO_OUTPUT ?= output/synth/text_spotter_R_18
 export DETECTRON2_DATASETS ?= $(CURDIR)/datasets
 
-.PHONY: setup test test-fast demo spotter
+.PHONY: setup test test-fast demo spotter data
 
 $(VENV)/.installed: requirements.txt setup.py scripts/setup.sh
 	bash scripts/setup.sh
@@ -28,19 +28,22 @@ demo: setup
 
 # The CPU-sized spotter alone: generate the data, the recognition warm-up on word crops, the joint training
 # (each resumes from its last checkpoint if stopped, and is skipped once model_final.pth exists), then evaluate
-# it on synth_text_val (detection and end-to-end H-mean) and draw a few predictions.
+# it on all of synth_text_val (detection and end-to-end H-mean), print its learning curve (table and PNG,
+# tools/learning_curve.py) and draw a few predictions.
 WARMUP_CONFIG ?= configs/synth/recognition_warmup_R_18_FPN_synth.yaml
 WARMUP_OUTPUT ?= output/synth/recognition_warmup_R_18
 spotter: setup $(DEMO_OUTPUT)/model_final.pth
 	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG) --eval-only \
 		OUTPUT_DIR $(DEMO_OUTPUT) MODEL.WEIGHTS $(DEMO_OUTPUT)/model_final.pth
+	$(PY) tools/learning_curve.py $(WARMUP_OUTPUT) $(DEMO_OUTPUT)
 	$(PY) tools/demo.py --config-file $(DEMO_CONFIG) --input $(DETECTRON2_DATASETS)/synth_text/val/images \
 		--output $(DEMO_OUTPUT)/demo --max-images 8 --opts MODEL.WEIGHTS $(DEMO_OUTPUT)/model_final.pth
 
-$(DETECTRON2_DATASETS)/synth_text/train/meta.json:
+# Generates the synthetic splits of DEMO_CONFIG, or says they are up to date (seconds).
+data: setup
 	$(PY) tools/generate_synthetic_data.py --config-file $(DEMO_CONFIG)
 
-$(WARMUP_OUTPUT)/model_final.pth: $(DETECTRON2_DATASETS)/synth_text/train/meta.json
+$(WARMUP_OUTPUT)/model_final.pth: | data
 	$(PY) tools/train_net.py --config-file $(WARMUP_CONFIG) --resume OUTPUT_DIR $(WARMUP_OUTPUT)
 
 $(DEMO_OUTPUT)/model_final.pth: $(WARMUP_OUTPUT)/model_final.pth

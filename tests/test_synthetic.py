@@ -180,3 +180,28 @@ def test_command_generates_then_skips(tmp_path, capsys):
     assert capsys.readouterr().out.count("skipping") == 2
     tool.main(argv + ["DATASETS.SYNTH.SEED", "1"])
     assert "Wrote 2 images" in capsys.readouterr().out
+
+
+def test_straight_only_level_is_deterministic_and_axis_aligned():
+    easy = SynthConfig(num_images=4, seed=5, geometry_probs=(1.0, 0.0, 0.0, 0.0))
+    for index in (1, 2, 3, 4):
+        img_a, words_a = generate_image(easy, "train", index)
+        img_b, words_b = generate_image(easy, "train", index)
+        assert img_a.tobytes() == img_b.tobytes()
+        assert [t for _, t in words_a] == [t for _, t in words_b]
+        for polygon, text in words_a:
+            # Straight words are upright rectangles: top and bottom edges horizontal, sides vertical.
+            assert polygon.shape == (4, 2), text
+            assert polygon[0, 1] == pytest.approx(polygon[1, 1]) and polygon[2, 1] == pytest.approx(polygon[3, 1])
+            assert polygon[0, 0] == pytest.approx(polygon[3, 0]) and polygon[1, 0] == pytest.approx(polygon[2, 0])
+    # The default level keeps today's mix: some word of these images is not an upright rectangle.
+    default = SynthConfig(num_images=4, seed=5)
+    shapes = [p for i in (1, 2, 3, 4) for p, _ in generate_image(default, "train", i)[1]]
+    assert any(p.shape != (4, 2) or abs(p[0, 1] - p[1, 1]) > 1e-6 for p in shapes)
+
+
+def test_geometry_probs_are_checked():
+    with pytest.raises(ValueError, match="geometry_probs"):
+        SynthConfig(num_images=1, geometry_probs=(0.5, 0.2, 0.2, 0.2))
+    with pytest.raises(ValueError, match="geometry_probs"):
+        SynthConfig(num_images=1, geometry_probs=(1.0, 0.0, 0.0))

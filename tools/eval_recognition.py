@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """
 Word accuracy of a checkpoint's recognition branch on the ground-truth words, detection factored out: each
-validation image at its test size, every readable cared word read from P2 with its ground-truth box and
-polygon mask (as in training), greedy or beam decoding, compared case-insensitively. Works on the spotter and
+validation image at its test size, every readable cared word read with its ground-truth box and polygon
+mask (as in training), greedy or beam decoding, compared case-insensitively. Works on the spotter and
 on the recognition warm-up's checkpoints, so a training run can be watched for "does it read yet".
 
     python tools/eval_recognition.py --config-file configs/synth/text_spotter_R_18_FPN_synth.yaml \\
@@ -12,11 +12,9 @@ import argparse
 import json
 from typing import Any, Dict, List, Optional
 
-import torch
 from detectron2.data import DatasetCatalog
-from detectron2.data import transforms as T
 
-from dld.data import TextDatasetMapper
+from dld.evaluation import ground_truth_mapper, read_ground_truth_words, word_accuracy
 from dld_table import load_cfg, load_model
 
 
@@ -32,39 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@torch.no_grad()
-def read_ground_truth_words(model, mapper: TextDatasetMapper, dataset_dicts: List[dict], beam_width: int):
-    """(truth, read) pairs of every readable cared word, in dataset order."""
-    heads = model.roi_heads
-    encoder = mapper.charset_encoder
-    pairs = []
-    for record in dataset_dicts:
-        inputs = mapper(record)
-        images = model.preprocess_image([inputs])
-        features = model.backbone(images.tensor)
-        boxes, masks, targets = heads.recognition_inputs([inputs["instances"].to(model.device)])
-        if not len(targets):
-            continue
-        outputs = heads.text_head.encode(features[heads.text_in_feature], boxes, masks)
-        ids, _ = heads.text_head.recognize(outputs.context, beam_width)
-        pairs += list(zip(encoder.decode_batch(targets), encoder.decode_batch(ids)))
-    return pairs
-
-
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = build_parser().parse_args(argv)
     cfg = load_cfg(args.config_file, args.opts)
     model = load_model(cfg, args.weights)
-    # The training mapper builds the word targets; with only the test resize, the image is read as at test time.
-    kwargs = TextDatasetMapper.from_config(cfg, is_train=True)
-    kwargs["augmentations"] = [T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice")]
-    mapper = TextDatasetMapper(**kwargs)
+    mapper = ground_truth_mapper(cfg)
     dicts = DatasetCatalog.get(args.dataset)
     dicts = dicts[: args.max_images] if args.max_images > 0 else dicts
     pairs = read_ground_truth_words(model, mapper, dicts, args.beam_width)
-    correct = sum(truth.lower() == read.lower() for truth, read in pairs)
-    result = {"weights": args.weights, "images": len(dicts), "words": len(pairs),
-              "word_accuracy": correct / max(len(pairs), 1)}
+    result = {"weights": args.weights, "images": len(dicts), **word_accuracy(pairs)}
     for truth, read in pairs[: args.show]:
         print(f"  {truth!r:>20} -> {read!r}")
     print(json.dumps(result))

@@ -74,6 +74,7 @@ def synth_config(cfg: CfgNode, split: str) -> SynthConfig:
         words_per_image=tuple(s.WORDS_PER_IMAGE),
         seed=s.SEED,
         fonts_dir=os.path.expanduser(s.FONTS_DIR),
+        geometry_probs=tuple(s.GEOMETRY_PROBS),
     )
 
 

@@ -15,15 +15,15 @@ import weakref
 import detectron2.utils.comm as comm
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
-from detectron2.data import MetadataCatalog, build_detection_test_loader, build_detection_train_loader
+from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import DefaultTrainer, TrainerBase, default_argument_parser, default_setup, launch
-from detectron2.evaluation import DatasetEvaluators, verify_results
+from detectron2.evaluation import DatasetEvaluators, inference_on_dataset, verify_results
 from detectron2.utils.logger import setup_logger
 
 from dld import add_dld_config
 from dld.data import TextDatasetMapper, WordCropMapper, count_unencodable_words, get_checked_dataset_dicts
-from dld.engine import AtomicCheckpointer, build_finite_trainer, create_ddp_model
-from dld.evaluation import TextSpottingEvaluator
+from dld.engine import AtomicCheckpointer, LearningCurveHook, build_finite_trainer, create_ddp_model
+from dld.evaluation import TextSpottingEvaluator, ground_truth_mapper, read_ground_truth_words, word_accuracy
 from dld.modeling import build_charset_encoder
 from dld.solver import build_optimizer
 
@@ -93,6 +93,37 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_optimizer(cls, cfg, model):
         return build_optimizer(cfg, model)
+
+    def build_hooks(self):
+        """DefaultTrainer's hooks, plus the learning curve (TEST.CURVE) before the writers."""
+        ret = super().build_hooks()
+        curve = self.cfg.TEST.CURVE
+        if curve.PERIOD > 0:
+            ret.insert(len(ret) - 1 if comm.is_main_process() else len(ret), LearningCurveHook(
+                curve.PERIOD, lambda: curve_metrics(self.cfg, self.model), self.cfg.OUTPUT_DIR
+            ))
+        return ret
+
+
+def curve_metrics(cfg, model) -> dict:
+    """Word accuracy on ground-truth words and, with TEST.CURVE.END_TO_END, det and E2E H-means (%)."""
+    curve = cfg.TEST.CURVE
+    dataset = curve.DATASET or cfg.DATASETS.TEST[0]
+    dicts = DatasetCatalog.get(dataset)[: curve.NUM_IMAGES]
+    model = model.module if hasattr(model, "module") else model
+    was_training = model.training
+    model.eval()
+    try:
+        metrics = word_accuracy(read_ground_truth_words(model, ground_truth_mapper(cfg), dicts))
+        if curve.END_TO_END:
+            loader = build_detection_test_loader(dicts, mapper=TextDatasetMapper(cfg, is_train=False), num_workers=0)
+            evaluator = TextSpottingEvaluator.from_config(cfg, dataset)
+            text = inference_on_dataset(model, loader, evaluator)["text"]
+            metrics.update(det_hmean=100 * text["det_hmean"], e2e_hmean=100 * text["e2e_hmean"])
+    finally:
+        model.train(was_training)
+    metrics["word_accuracy"] *= 100
+    return metrics
 
 
 def setup(args):

@@ -15,8 +15,20 @@ def add_dld_config(cfg: CN) -> None:
     # False: words are read in lower case (upper-case letters leave the classes), as the case-insensitive
     # ICDAR end-to-end protocols score them; fewer classes let a small recognizer learn sooner.
     cfg.MODEL.TEXT_HEAD.CASE_SENSITIVE = True
-    # Feature map the masked RoI features are cropped from (the reference uses P2 only).
+    # Feature map the masked RoI features are cropped from (the reference uses P2 only), or "image": each word
+    # cut out of the network's input image with RoIAlign and read by a CRNN stem of its own (CPU recipe: it
+    # shares nothing with the detector and learns as fast as a recognizer on rectified crops).
     cfg.MODEL.TEXT_HEAD.IN_FEATURE = "p2"
+    # "image" path: (height, width) of the crops, and the margin grown around each box on every side, as a
+    # fraction of the box height.
+    cfg.MODEL.TEXT_HEAD.CROP_SIZE = (32, 128)
+    cfg.MODEL.TEXT_HEAD.CROP_MARGIN = 0.1
+    # "attention": the additive-attention LSTM decoder (the paper); "ctc": a linear CTC classifier on the
+    # encoder's columns, greedy or prefix-beam decoding (CPU recipe: no Python loop over characters in
+    # training, and it aligns from far fewer samples).
+    cfg.MODEL.TEXT_HEAD.DECODER = "attention"
+    # BiLSTM layers of the sequence encoder (2 in the paper).
+    cfg.MODEL.TEXT_HEAD.ENCODER_LAYERS = 2
     # Channels of the recognition branch (RoI conv, CNN, BiLSTM and attention decoder); 256 in the paper.
     cfg.MODEL.TEXT_HEAD.CHANNELS = 256
     # Height and width of the masked RoI features fed to the recognizer.
@@ -25,8 +37,8 @@ def add_dld_config(cfg: CN) -> None:
     cfg.MODEL.TEXT_HEAD.VERTICAL_RATIO = 1.5
     # Weight of the recognition cross-entropy (`loss_rec`).
     cfg.MODEL.TEXT_HEAD.LOSS_WEIGHT = 1.0
-    # Weight of an auxiliary CTC loss on the encoder states (0 = off, the reference). Training only: it speeds up
-    # learning from scratch; reading is always the attention decoder's.
+    # Weight of an auxiliary CTC loss on the encoder states of the attention decoder (0 = off, the reference).
+    # Training only: it speeds up learning from scratch; reading is the attention decoder's. Unused with "ctc".
     cfg.MODEL.TEXT_HEAD.CTC_LOSS_WEIGHT = 0.0
     # Extra copies of each ground-truth word the recognizer trains on, with jittered boxes: more recognition
     # samples per image at little cost, and robustness to imprecise predicted boxes. 0 = the reference.
@@ -133,6 +145,9 @@ def add_dld_config(cfg: CN) -> None:
     cfg.DATASETS.SYNTH.SEED = 0
     # Extra directory of .ttf/.otf fonts; empty uses the fonts that ship with matplotlib.
     cfg.DATASETS.SYNTH.FONTS_DIR = ""
+    # Probabilities of a word being straight, rotated, perspective-warped or curved; (1, 0, 0, 0) is the easy
+    # level of straight words only, whose axis-aligned boxes are already rectified crops.
+    cfg.DATASETS.SYNTH.GEOMETRY_PROBS = (0.45, 0.25, 0.15, 0.15)
 
     # ---------------------------------------------------------------- bad input (dld.data.checks)
     # A training word that cannot be a target (fewer than 3 points, an odd number or a NaN/inf coordinate, zero
@@ -163,3 +178,14 @@ def add_dld_config(cfg: CN) -> None:
     # TextSpotterRCNN only: every test image is resized by this factor before the backbone (bilinear, like the
     # DLD student's input) and its words mapped back, i.e. "vanilla multi-scale" at one fixed scale; 1.0 = off.
     cfg.TEST.FIXED_SCALE = 1.0
+    # Learning curve during training (dld.engine.LearningCurveHook, OUTPUT_DIR/learning_curve.jsonl, read by
+    # tools/learning_curve.py): every PERIOD iterations (0 = off) and after the last, word accuracy on the
+    # ground-truth words and det/E2E H-means on the first NUM_IMAGES images of DATASET, against the training
+    # wall time without these evaluations.
+    cfg.TEST.CURVE = CN()
+    cfg.TEST.CURVE.PERIOD = 0
+    # Empty: the first of DATASETS.TEST.
+    cfg.TEST.CURVE.DATASET = ""
+    cfg.TEST.CURVE.NUM_IMAGES = 100
+    # False: word accuracy only (the recognition warm-up, whose detector does not train).
+    cfg.TEST.CURVE.END_TO_END = True

@@ -27,8 +27,12 @@ from .submission import (
     write_submission_zip,
 )
 from .text_evaluator import TextSpottingEvaluator, load_text_ground_truth
+from .word_accuracy import ground_truth_mapper, read_ground_truth_words, word_accuracy
 
 __all__ = [
+    "ground_truth_mapper",
+    "read_ground_truth_words",
+    "word_accuracy",
     "TextSpottingEvaluator",
     "load_text_ground_truth",
     "COST_OUTPUT_KEYS",

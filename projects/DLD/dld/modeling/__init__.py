@@ -1,3 +1,5 @@
+from .backbone import build_basic_resnet_fpn_backbone
+from .ctc import CTCDecoder
 from .cost import FlopsTable, count_flops, count_selector_flops, flops_breakdown, lowres_size
 from .distill_losses import (
     feature_l2_loss,
@@ -10,6 +12,7 @@ from .distill import DLDTextSpotter
 from .lowres import resize_images
 from .meta_arch import TextSpotterRCNN
 from .recognition_warmup import TextRecognitionWarmup
+from .pixel_reader import ImageCropExtractor, ImageWordFeatures, PixelCNN, WithInputImage
 from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
 from .selector import SELECTOR_REGISTRY, ResolutionSelector, SelectorOutput, build_selector
 from .text_head import TextRecognitionHead, TextROIHeads, build_charset_encoder
@@ -24,6 +27,12 @@ __all__ = [
     "LightCRNN",
     "SequenceEncoder",
     "AttentionDecoder",
+    "CTCDecoder",
+    "ImageCropExtractor",
+    "ImageWordFeatures",
+    "PixelCNN",
+    "WithInputImage",
+    "build_basic_resnet_fpn_backbone",
     "build_charset_encoder",
     "feature_l2_loss",
     "sequence_log_probs",

@@ -3,12 +3,19 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from detectron2.config import configurable
-from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+from detectron2.modeling import (
+    META_ARCH_REGISTRY,
+    GeneralizedRCNN,
+    build_backbone,
+    build_proposal_generator,
+    build_roi_heads,
+)
 from detectron2.structures import Instances
 
 from ..data.charset import CharsetEncoder
 from .cost import FlopsTable
 from .lowres import resize_images
+from .pixel_reader import IMAGE_FEATURE, WithInputImage
 from .postprocessing import text_postprocess
 from .text_head import build_charset_encoder
 from .timing import synchronized_clock
@@ -61,7 +68,20 @@ class TextSpotterRCNN(GeneralizedRCNN):
 
     @classmethod
     def from_config(cls, cfg):
-        ret = super().from_config(cfg)
+        backbone = build_backbone(cfg)
+        if cfg.MODEL.TEXT_HEAD.IN_FEATURE == IMAGE_FEATURE:
+            # The recognizer cuts words out of the input image: the backbone hands it on beside its features.
+            backbone = WithInputImage(backbone)
+        # GeneralizedRCNN.from_config, with the heads built on the (possibly wrapped) backbone's outputs.
+        ret = {
+            "backbone": backbone,
+            "proposal_generator": build_proposal_generator(cfg, backbone.output_shape()),
+            "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
+            "input_format": cfg.INPUT.FORMAT,
+            "vis_period": cfg.VIS_PERIOD,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+        }
         cost = cfg.MODEL.DLD.COST
         ret.update(
             charset_encoder=build_charset_encoder(cfg),

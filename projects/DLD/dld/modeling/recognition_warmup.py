@@ -7,6 +7,7 @@ from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.structures import Boxes, ImageList, Instances, PolygonMasks
 
 from .meta_arch import TextSpotterRCNN
+from .pixel_reader import IMAGE_FEATURE
 
 __all__ = ["TextRecognitionWarmup"]
 
@@ -19,7 +20,8 @@ class TextRecognitionWarmup(TextSpotterRCNN):
     its word from P2 with the word's box and polygon mask, as in the joint training. From scratch, the
     attention recognizer reads only after ~10^5 word samples; crops deliver them several times faster than
     whole images. Its checkpoint has the spotter's keys, so the joint stage starts from it with
-    `MODEL.WEIGHTS` (the detection heads are left as initialised). Inference is the spotter's.
+    `MODEL.WEIGHTS` (the detection heads are left as initialised). Inference is the spotter's. With the
+    image reading path (`MODEL.TEXT_HEAD.IN_FEATURE "image"`) the backbone does not run: only the reader trains.
     """
 
     def forward(self, batched_inputs: List[Dict]):
@@ -41,7 +43,11 @@ class TextRecognitionWarmup(TextSpotterRCNN):
             [(c.to(self.device) - self.pixel_mean) / self.pixel_std for c in crops],
             self.backbone.size_divisibility,
         )
-        features = self.backbone(images.tensor)
+        if self.roi_heads.text_head.from_image:
+            # The reader cuts words out of the input image: the detector's backbone has nothing to learn here.
+            features = {IMAGE_FEATURE: images.tensor}
+        else:
+            features = self.backbone(images.tensor)
         targets = [
             self._crop_target(polygon, text, image_size)
             for polygon, text, image_size in zip(polygons, texts, images.image_sizes)

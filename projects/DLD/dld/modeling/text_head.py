@@ -12,6 +12,8 @@ from detectron2.structures import ImageList, Instances
 from torch import nn
 
 from ..data.charset import CharsetEncoder
+from .ctc import CTCDecoder
+from .pixel_reader import IMAGE_FEATURE, ImageCropExtractor, ImageWordFeatures, PixelCNN
 from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
 
 __all__ = ["TextRecognitionHead", "TextROIHeads", "RecognitionOutputs", "build_charset_encoder"]
@@ -38,7 +40,12 @@ class RecognitionOutputs:
 
 
 class TextRecognitionHead(nn.Module):
-    """Masked RoI extractor → LightCRNN → BiLSTM encoder → attention decoder."""
+    """
+    Reads words from boxes. Two feature paths (`MODEL.TEXT_HEAD.IN_FEATURE`): masked RoI features of a
+    backbone level → LightCRNN (the paper), or the words cut out of the input image → the CRNN stem of
+    :class:`PixelCNN` ("image", the CPU recipe). Then a BiLSTM encoder and a decoder
+    (`MODEL.TEXT_HEAD.DECODER`): the attention decoder (the paper) or a CTC classifier.
+    """
 
     @configurable
     def __init__(
@@ -52,37 +59,62 @@ class TextRecognitionHead(nn.Module):
         mask_threshold: float,
         encoder: CharsetEncoder,
         ctc_loss_weight: float = 0.0,
+        from_image: bool = False,
+        crop_size: Tuple[int, int] = (32, 128),
+        crop_margin: float = 0.1,
+        decoder: str = "attention",
+        encoder_layers: int = 2,
     ):
         super().__init__()
+        if decoder not in ("attention", "ctc"):
+            raise ValueError(f"MODEL.TEXT_HEAD.DECODER must be 'attention' or 'ctc', got {decoder!r}")
         self.charset_encoder = encoder
-        self.ctc_loss_weight = ctc_loss_weight
+        self.decoder_type = decoder
+        self.ctc_loss_weight = ctc_loss_weight if decoder == "attention" else 0.0
         # Auxiliary CTC classifier on the encoder states (training only): it aligns the encoder with the
         # characters early, which the attention decoder otherwise takes very many samples to learn from scratch.
-        self.ctc_classifier = nn.Linear(channels, encoder.num_classes) if ctc_loss_weight > 0 else None
-        self.extractor = MaskedRoIExtractor(
-            in_channels, channels, pooler_resolution, stride, vertical_ratio, mask_threshold
-        )
-        self.cnn = LightCRNN(channels, channels)
-        self.sequence_encoder = SequenceEncoder(channels)
-        self.decoder = AttentionDecoder(channels, encoder.num_classes, encoder.num_steps)
+        self.ctc_classifier = nn.Linear(channels, encoder.num_classes) if self.ctc_loss_weight > 0 else None
+        self.from_image = from_image
+        if from_image:
+            self.extractor = ImageWordFeatures(
+                ImageCropExtractor(crop_size, crop_margin, vertical_ratio), PixelCNN(channels, in_channels)
+            )
+            self.cnn = ColumnFeatures()
+        else:
+            self.extractor = MaskedRoIExtractor(
+                in_channels, channels, pooler_resolution, stride, vertical_ratio, mask_threshold
+            )
+            self.cnn = LightCRNN(channels, channels)
+        self.sequence_encoder = SequenceEncoder(channels, encoder_layers)
+        if decoder == "ctc":
+            self.decoder = CTCDecoder(channels, encoder.num_classes, encoder.num_steps)
+        else:
+            self.decoder = AttentionDecoder(channels, encoder.num_classes, encoder.num_steps)
 
     @classmethod
     def from_config(cls, cfg, input_shape: ShapeSpec):
+        head = cfg.MODEL.TEXT_HEAD
         return {
             "in_channels": input_shape.channels,
-            "channels": cfg.MODEL.TEXT_HEAD.CHANNELS,
-            "pooler_resolution": tuple(cfg.MODEL.TEXT_HEAD.POOLER_RESOLUTION),
+            "channels": head.CHANNELS,
+            "pooler_resolution": tuple(head.POOLER_RESOLUTION),
             "stride": input_shape.stride,
-            "vertical_ratio": cfg.MODEL.TEXT_HEAD.VERTICAL_RATIO,
-            "mask_threshold": cfg.MODEL.TEXT_HEAD.MASK_THRESHOLD,
+            "vertical_ratio": head.VERTICAL_RATIO,
+            "mask_threshold": head.MASK_THRESHOLD,
             "encoder": build_charset_encoder(cfg),
-            "ctc_loss_weight": cfg.MODEL.TEXT_HEAD.CTC_LOSS_WEIGHT,
+            "ctc_loss_weight": head.CTC_LOSS_WEIGHT,
+            "from_image": head.IN_FEATURE == IMAGE_FEATURE,
+            "crop_size": tuple(head.CROP_SIZE),
+            "crop_margin": head.CROP_MARGIN,
+            "decoder": head.DECODER,
+            "encoder_layers": head.ENCODER_LAYERS,
         }
 
     def encode(
         self, feature: torch.Tensor, boxes: List[torch.Tensor], masks: List[torch.Tensor]
     ) -> RecognitionOutputs:
-        roi_features = self.extractor(feature, boxes, masks)
+        """`masks` guide the feature path only; the image path reads the whole (grown) box."""
+        roi_features = self.extractor(feature, boxes) if self.from_image else self.extractor(feature, boxes, masks)
         context = self.sequence_encoder(self.cnn(roi_features))
         return RecognitionOutputs(roi_features=roi_features, context=context)
 
@@ -94,11 +126,15 @@ class TextRecognitionHead(nn.Module):
         outputs.logits = self.decoder(outputs.context, targets)
         return outputs
 
-    @staticmethod
-    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Token-level cross-entropy over non-padding targets ([s] included), averaged over the batch."""
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """
+        Attention: token-level cross-entropy over non-padding targets ([s] included), averaged over the batch.
+        CTC: the CTC loss of the columns' logits, averaged over the words.
+        """
         if logits.numel() == 0 or not bool((targets != CharsetEncoder.PAD).any()):
             return logits.sum() * 0.0
+        if self.decoder_type == "ctc":
+            return self.decoder.loss(logits, targets)
         return F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=CharsetEncoder.PAD
         )
@@ -116,11 +152,28 @@ class TextRecognitionHead(nn.Module):
         return F.ctc_loss(log_probs, flat, input_lengths, lengths[valid], blank=0, zero_infinity=True)
 
     def recognize(self, context: torch.Tensor, beam_width: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Best sequence per instance: token ids [N, S] and summed log-probabilities [N]."""
+        """Best sequence per instance: token ids [N, S] and its log-probability [N]."""
         if beam_width <= 1:
             return self.decoder.greedy(context)
         sequences, log_probs = self.decoder.beam_search(context, beam_width)
         return sequences[:, 0], log_probs[:, 0]
+
+    def text_scores(self, ids: torch.Tensor, log_probs: torch.Tensor, num_columns: int) -> torch.Tensor:
+        """
+        Confidence in [0, 1] of each read word: the geometric-mean probability of the decoded tokens
+        (attention) or of the encoder's columns along the best path (CTC).
+        """
+        if not len(ids):
+            return log_probs
+        per = num_columns if self.decoder_type == "ctc" else _sequence_lengths(ids).to(log_probs.dtype)
+        return torch.exp(log_probs / per)
+
+
+class ColumnFeatures(nn.Module):
+    """[N, C, H, W] → [N, W, C]: the columns of a feature map, averaged over its height, as a sequence."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=2).permute(0, 2, 1).contiguous()
 
 
 def _sequence_lengths(ids: torch.Tensor) -> torch.Tensor:
@@ -259,7 +312,7 @@ class TextROIHeads(StandardROIHeads):
         masks = [x.pred_masks[:, 0] if x.has("pred_masks") else self._full_box_masks(x) for x in instances]
         outputs = self.text_head.encode(feature, boxes, masks)
         ids, log_probs = self.text_head.recognize(outputs.context, self.beam_width)
-        scores = torch.exp(log_probs / _sequence_lengths(ids).to(log_probs.dtype)) if len(ids) else log_probs
+        scores = self.text_head.text_scores(ids, log_probs, outputs.context.shape[1])
         start = 0
         for x in instances:
             end = start + len(x)

@@ -23,6 +23,7 @@ class SynthConfig:
         words_per_image: inclusive range of words attempted per image.
         seed: non-negative base seed.
         fonts_dir: extra directory whose .ttf/.otf fonts are used besides matplotlib's.
+        geometry_probs: probabilities of a word being straight, rotated, perspective-warped or curved.
     """
 
     num_images: int
@@ -31,11 +32,19 @@ class SynthConfig:
     words_per_image: Tuple[int, int] = (1, 6)
     seed: int = 0
     fonts_dir: str = ""
+    geometry_probs: Tuple[float, float, float, float] = (0.45, 0.25, 0.15, 0.15)
 
     def __post_init__(self):
         # Configs read from YAML give lists; keep the dataclass hashable and its JSON stable.
         object.__setattr__(self, "text_height_range", tuple(float(v) for v in self.text_height_range))
         object.__setattr__(self, "words_per_image", tuple(int(v) for v in self.words_per_image))
+        object.__setattr__(self, "geometry_probs", tuple(float(v) for v in self.geometry_probs))
+        probs = self.geometry_probs
+        if not (len(probs) == 4 and min(probs) >= 0 and abs(sum(probs) - 1) < 1e-6):
+            raise ValueError(
+                f"geometry_probs must be 4 non-negative probabilities (straight, rotated, perspective, curved) "
+                f"summing to 1, got {self.geometry_probs}"
+            )
         lo, hi = self.text_height_range
         if not (len(self.text_height_range) == 2 and 0 < lo <= hi < 1):
             raise ValueError(f"text_height_range must be (lo, hi) with 0 < lo <= hi < 1, got {self.text_height_range}")

@@ -18,7 +18,6 @@ from .words import _sample_text
 
 _ASPECT_RATIOS = ((4, 3), (3, 4), (1, 1), (3, 2), (2, 3), (16, 9))
 _GEOMETRIES = ("straight", "rotated", "perspective", "curved")
-_GEOMETRY_PROBS = (0.45, 0.25, 0.15, 0.15)
 _DONT_CARE_PROB = 0.06  # some are dropped when they do not fit: ~5% of the words written
 _WORD_TRIES = 4  # words sampled for one slot before giving up on it
 _POSITION_TRIES = 12  # positions tried per sampled word
@@ -26,7 +25,12 @@ _FULL_AFTER_FAILED_SLOTS = 2  # consecutive slots that found no room: the image 
 
 
 def _make_word(
-    rng: np.random.Generator, fonts: Sequence[str], height: float, max_chars: int, dont_care: str
+    rng: np.random.Generator,
+    fonts: Sequence[str],
+    height: float,
+    max_chars: int,
+    dont_care: str,
+    geometry_probs: Sequence[float],
 ) -> Tuple[_Word, bool]:
     """Sample, render and warp one word; `dont_care` is "", "tiny", "blurred" or "occluded"."""
     if dont_care == "tiny":
@@ -35,7 +39,7 @@ def _make_word(
     font = fonts[rng.integers(len(fonts))]
     stroke = int(max(1, round(0.06 * height))) if (rng.random() < 0.1 and height >= 14) else 0
     word = _render(text, font, height, stroke)
-    geometry = _GEOMETRIES[rng.choice(len(_GEOMETRIES), p=_GEOMETRY_PROBS)]
+    geometry = _GEOMETRIES[rng.choice(len(_GEOMETRIES), p=geometry_probs)]
     if geometry == "curved" and (len(text) < 4 or dont_care == "tiny"):
         geometry = "straight"
     if geometry == "rotated":
@@ -96,7 +100,7 @@ def generate_image(cfg: SynthConfig, split: str, index: int) -> Tuple[np.ndarray
         # Roughly 0.65 * height per character; big text gets short words.
         max_chars = int(min(MAX_WORD_LENGTH, max(2, (w - 2 * margin) / (0.65 * height))))
         for _ in range(_WORD_TRIES):
-            word, outlined = _make_word(rng, fonts, height, max_chars, dont_care)
+            word, outlined = _make_word(rng, fonts, height, max_chars, dont_care, cfg.geometry_probs)
             bx0, by0 = word.polygon.min(0)
             bx1, by1 = word.polygon.max(0)
             x_range = (math.ceil(margin - bx0), math.floor(w - margin - bx1))

@@ -44,4 +44,18 @@ def small_cfg():
     cfg.MODEL.ROI_BOX_HEAD.FC_DIM = 64
     cfg.MODEL.ROI_MASK_HEAD.CONV_DIM = 32
     cfg.MODEL.TEXT_HEAD.MAX_LENGTH = 12
+    # The paper's reading path (masked P2 features, attention decoder), whose behaviour most tests pin down;
+    # the CPU recipe's image/CTC path has tests of its own (test_reading_paths.py, small_image_ctc_cfg).
+    cfg.MODEL.TEXT_HEAD.IN_FEATURE = "p2"
+    cfg.MODEL.TEXT_HEAD.DECODER = "attention"
+    cfg.MODEL.TEXT_HEAD.ENCODER_LAYERS = 2
     return cfg
+
+
+@pytest.fixture
+def small_image_ctc_cfg(small_cfg):
+    """small_cfg with the CPU recipe's reading path: words cut from the input image, read with CTC."""
+    small_cfg.MODEL.TEXT_HEAD.IN_FEATURE = "image"
+    small_cfg.MODEL.TEXT_HEAD.DECODER = "ctc"
+    small_cfg.MODEL.TEXT_HEAD.ENCODER_LAYERS = 1
+    return small_cfg

@@ -136,3 +136,22 @@ def test_image_crop_extractor_turns_vertical_words_to_read_left_to_right():
     crops = ImageCropExtractor((8, 32), margin=0.0)(image, [torch.tensor([[20.0, 10.0, 28.0, 42.0]])])
     # The top of the vertical word becomes the left end of the crop.
     assert crops[0, 0, :, :4].mean() > 0.9 and crops[0, 0, :, -8:].abs().max() < 1e-6
+
+
+def test_sequence_kd_on_the_ctc_path_uses_the_ctc_log_likelihood():
+    from dld.modeling.distill_losses import sequence_kd_loss, sequence_log_probs
+
+    torch.manual_seed(0)
+    decoder = CTCDecoder(channels=4, num_classes=5, num_steps=5)
+    context = torch.randn(2, 4, 4, requires_grad=True)
+    sequences = torch.tensor([[[2, 3, 1, 0, 0], [2, 1, 0, 0, 0]], [[4, 4, 1, 0, 0], [3, 1, 0, 0, 0]]])
+    log_p = sequence_log_probs(decoder, context, sequences)
+    columns = F.log_softmax(decoder(context), dim=-1)
+    for i in range(2):
+        for k in range(2):
+            seq = sequences[i, k].tolist()
+            expected = _brute_force_prefix_log_prob(columns[i].detach(), seq[: seq.index(1)])
+            assert log_p[i, k].item() == pytest.approx(expected, abs=1e-4)
+    loss = sequence_kd_loss(decoder, context, sequences, torch.tensor([[-0.1, -2.0], [-0.5, -0.7]]))
+    loss.backward()
+    assert torch.isfinite(loss) and context.grad.abs().sum() > 0

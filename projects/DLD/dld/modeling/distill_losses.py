@@ -7,10 +7,14 @@ Loss terms of Dynamic Low-Resolution Distillation as pure functions (reference s
   cross-entropy to the ground truth) and its cost term.
 
 Token conventions follow :class:`dld.modeling.recognizer.AttentionDecoder`: 0 is [GO] and padding, 1 is [s].
+On the CTC reading path (:class:`dld.modeling.ctc.CTCDecoder`) a sequence's log-probability is its CTC
+log-likelihood, and the selector's terms run over the encoder's columns.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .ctc import CTCDecoder
 
 __all__ = [
     "feature_l2_loss",
@@ -71,6 +75,8 @@ def sequence_log_probs(
     if n == 0 or k == 0:
         return context.new_zeros((n, k)) + context.sum() * 0.0
     flat = sequences.reshape(n * k, s)
+    if isinstance(decoder, CTCDecoder):
+        return _ctc_sequence_log_probs(decoder, context, flat, length_normalize).view(n, k)
     logits = decoder(context.repeat_interleave(k, dim=0), flat)  # [N*K, S, V]
     token_logp = torch.gather(F.log_softmax(logits.float(), dim=-1), 2, flat[..., None]).squeeze(-1)
     mask = _token_mask(flat, getattr(decoder, "eos", 1))
@@ -78,6 +84,24 @@ def sequence_log_probs(
     if length_normalize:
         total = total / mask.sum(dim=1).clamp(min=1)
     return total.view(n, k)
+
+
+def _ctc_sequence_log_probs(
+    decoder: CTCDecoder, context: torch.Tensor, flat: torch.Tensor, length_normalize: bool
+) -> torch.Tensor:
+    """[M] CTC log-likelihood (all paths) of each sequence's characters under the decoder's columns."""
+    k = flat.shape[0] // max(context.shape[0], 1)
+    log_probs = F.log_softmax(decoder(context).float(), dim=-1).repeat_interleave(k, dim=0).transpose(0, 1)
+    chars = _token_mask(flat, decoder.eos) & (flat >= 2)
+    lengths = chars.sum(dim=1)
+    input_lengths = torch.full((flat.shape[0],), log_probs.shape[0], dtype=torch.long)
+    nll = F.ctc_loss(
+        log_probs, flat[chars], input_lengths, lengths, blank=decoder.blank, reduction="none", zero_infinity=True
+    )
+    total = -nll
+    if length_normalize:
+        total = total / (lengths + 1).to(total.dtype)  # the characters and the end, as the attention path counts
+    return total
 
 
 def sequence_kd_loss(
@@ -182,11 +206,23 @@ def selector_accuracy_loss(
         return zero
     z_hat = _mixture_logits(student_logits_per_scale.detach(), onehot, image_index.long())
     log_q = F.log_softmax(z_hat.float(), dim=-1)
-    if mode == "ce":
+    # CTC logits have a column per encoder step, not a step per token: every column of a word counts.
+    columns = log_q.shape[1] != targets.shape[1]
+    if mode == "ce" and columns:
+        chars = targets * (targets >= 2)
+        lengths = (chars > 0).sum(dim=1)
+        keep = lengths > 0
+        input_lengths = torch.full((int(keep.sum()),), log_q.shape[1], dtype=torch.long)
+        loss = F.ctc_loss(
+            log_q[keep].transpose(0, 1), chars[keep][chars[keep] > 0], input_lengths, lengths[keep], zero_infinity=True
+        )
+    elif mode == "ce":
         loss = F.nll_loss(log_q.flatten(0, 1), targets.flatten(), ignore_index=0, reduction="mean")
     else:
+        if columns:
+            mask = mask.any(dim=1, keepdim=True).expand(-1, log_q.shape[1])
         log_p = F.log_softmax(teacher_logits.detach().float(), dim=-1)
-        kl = F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(dim=-1)  # [N, S]
+        kl = F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(dim=-1)  # [N, S or T]
         loss = (kl * mask).sum() / mask.sum()
     return loss + zero
 

@@ -49,6 +49,7 @@ def small_cfg():
     cfg.MODEL.TEXT_HEAD.IN_FEATURE = "p2"
     cfg.MODEL.TEXT_HEAD.DECODER = "attention"
     cfg.MODEL.TEXT_HEAD.ENCODER_LAYERS = 2
+    cfg.MODEL.TEXT_HEAD.CTC_LOSS_WEIGHT = 1.0
     return cfg
 
 

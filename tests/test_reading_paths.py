@@ -122,11 +122,11 @@ def test_ctc_greedy_collapses_repeats_and_blanks():
 
 
 def test_image_crop_extractor_cuts_and_resamples_the_box():
-    image = torch.arange(2 * 3 * 40 * 80, dtype=torch.float32).reshape(2, 3, 40, 80) % 97
+    image = torch.arange(2 * 3 * 40 * 80, dtype=torch.float32).reshape(2, 3, 40, 80)  # linear in x and y
     extractor = ImageCropExtractor((8, 32), margin=0.0)
     crops = extractor(image, [torch.zeros((0, 4)), torch.tensor([[16.0, 8.0, 48.0, 16.0]])])
     assert crops.shape == (1, 3, 8, 32)
-    # A box of exactly 8x32 pixels sampled at 8x32 reads the pixels themselves (bilinear at pixel centres).
+    # A box of exactly 8x32 pixels sampled at 8x32: on a linear image, each bin's samples average to its pixel.
     assert torch.allclose(crops[0], image[1, :, 8:16, 16:48], atol=1e-4)
 
 

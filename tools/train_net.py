@@ -98,7 +98,9 @@ class Trainer(DefaultTrainer):
         """DefaultTrainer's hooks, plus the learning curve (TEST.CURVE) before the writers."""
         ret = super().build_hooks()
         curve = self.cfg.TEST.CURVE
-        if curve.PERIOD > 0:
+        if curve.PERIOD > 0 and not (curve.DATASET or self.cfg.DATASETS.TEST):
+            logger.warning("TEST.CURVE.PERIOD > 0 but no TEST.CURVE.DATASET nor DATASETS.TEST: no learning curve")
+        elif curve.PERIOD > 0:
             ret.insert(len(ret) - 1 if comm.is_main_process() else len(ret), LearningCurveHook(
                 curve.PERIOD, lambda: curve_metrics(self.cfg, self.model), self.cfg.OUTPUT_DIR
             ))

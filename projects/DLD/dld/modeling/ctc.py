@@ -6,7 +6,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CTCDecoder"]
+__all__ = ["CTCDecoder", "ctc_loss_on_tokens"]
+
+
+def ctc_loss_on_tokens(log_probs: torch.Tensor, targets: torch.Tensor, blank: int = 0) -> torch.Tensor:
+    """
+    CTC loss of per-column log-probabilities [N, T, V] on token targets [N, S] (`c1 ... cL [s] 0 ...`,
+    characters from 2), averaged over the words that have characters; a zero with the graph when none has.
+    """
+    chars = targets * (targets >= 2)
+    lengths = (chars > 0).sum(dim=1)
+    valid = lengths > 0
+    if not bool(valid.any()):
+        return log_probs.sum() * 0.0
+    columns = log_probs[valid].transpose(0, 1)  # [T, N, V]
+    input_lengths = torch.full((columns.shape[1],), columns.shape[0], dtype=torch.long)
+    flat = chars[valid][chars[valid] > 0]
+    return F.ctc_loss(columns, flat, input_lengths, lengths[valid], blank=blank, zero_infinity=True)
 
 
 class CTCDecoder(nn.Module):
@@ -30,15 +46,7 @@ class CTCDecoder(nn.Module):
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """CTC loss on `targets` ([N, S] tokens `c1 ... cL [s] 0 ...`), averaged over words with characters."""
-        chars = targets * (targets >= 2)
-        lengths = (chars > 0).sum(dim=1)
-        valid = lengths > 0
-        if not bool(valid.any()):
-            return logits.sum() * 0.0
-        log_probs = F.log_softmax(logits[valid].float(), dim=-1).transpose(0, 1)  # [T, N, V]
-        input_lengths = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long)
-        flat = chars[valid][chars[valid] > 0]
-        return F.ctc_loss(log_probs, flat, input_lengths, lengths[valid], blank=self.blank, zero_infinity=True)
+        return ctc_loss_on_tokens(F.log_softmax(logits.float(), dim=-1), targets, self.blank)
 
     def _to_sequences(self, paths: torch.Tensor) -> torch.Tensor:
         """Best paths [N, T] → collapsed sequences [N, num_steps] ending in [s]."""

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ctc import CTCDecoder
+from .ctc import CTCDecoder, ctc_loss_on_tokens
 
 __all__ = [
     "feature_l2_loss",
@@ -209,13 +209,7 @@ def selector_accuracy_loss(
     # CTC logits have a column per encoder step, not a step per token: every column of a word counts.
     columns = log_q.shape[1] != targets.shape[1]
     if mode == "ce" and columns:
-        chars = targets * (targets >= 2)
-        lengths = (chars > 0).sum(dim=1)
-        keep = lengths > 0
-        input_lengths = torch.full((int(keep.sum()),), log_q.shape[1], dtype=torch.long)
-        loss = F.ctc_loss(
-            log_q[keep].transpose(0, 1), chars[keep][chars[keep] > 0], input_lengths, lengths[keep], zero_infinity=True
-        )
+        loss = ctc_loss_on_tokens(log_q, targets)
     elif mode == "ce":
         loss = F.nll_loss(log_q.flatten(0, 1), targets.flatten(), ignore_index=0, reduction="mean")
     else:

@@ -12,7 +12,7 @@ from detectron2.structures import ImageList, Instances
 from torch import nn
 
 from ..data.charset import CharsetEncoder
-from .ctc import CTCDecoder
+from .ctc import CTCDecoder, ctc_loss_on_tokens
 from .pixel_reader import IMAGE_FEATURE, ImageCropExtractor, ImageWordFeatures, PixelCNN
 from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
 
@@ -141,15 +141,9 @@ class TextRecognitionHead(nn.Module):
 
     def ctc_loss(self, context: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """CTC loss of the auxiliary classifier (blank = token 0, never a character) on the words' characters."""
-        chars = targets * (targets >= 2)
-        lengths = (chars > 0).sum(dim=1)
-        valid = lengths > 0
-        if self.ctc_classifier is None or not bool(valid.any()):
+        if self.ctc_classifier is None:
             return context.sum() * 0.0
-        log_probs = F.log_softmax(self.ctc_classifier(context[valid]), dim=-1).transpose(0, 1)  # [T, N, V]
-        input_lengths = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long)
-        flat = chars[valid][chars[valid] > 0]
-        return F.ctc_loss(log_probs, flat, input_lengths, lengths[valid], blank=0, zero_infinity=True)
+        return ctc_loss_on_tokens(F.log_softmax(self.ctc_classifier(context), dim=-1), targets)
 
     def recognize(self, context: torch.Tensor, beam_width: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
         """Best sequence per instance: token ids [N, S] and its log-probability [N]."""

@@ -13,7 +13,7 @@ from detectron2.modeling import build_model
 from detectron2.structures import Instances
 
 import dld.modeling.cost as cost
-import dld.modeling.timing as timing
+import dld.utils.timing as timing
 from dld.evaluation import TextSpottingEvaluator
 from dld.modeling import DLDTextSpotter, TextSpotterRCNN
 from dld.modeling.cost import count_flops, count_selector_flops, lowres_size

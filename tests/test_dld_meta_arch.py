@@ -8,7 +8,7 @@ from detectron2.structures import Boxes, Instances, PolygonMasks
 from detectron2.utils.events import EventStorage
 
 from dld.modeling import DLDTextSpotter, TextSpotterRCNN
-from dld.modeling.text_head import build_charset_encoder
+from dld.data import build_charset_encoder
 
 
 @pytest.fixture

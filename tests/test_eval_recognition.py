@@ -4,7 +4,8 @@ from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 
 from conftest import REPO_ROOT
-from dld.modeling.text_head import TextRecognitionHead, TextROIHeads, build_charset_encoder
+from dld.data import build_charset_encoder
+from dld.modeling.text_head import TextRecognitionHead, TextROIHeads
 from test_dld_table import TEACHER_CONFIG, TINY, _cfg, _tool
 
 

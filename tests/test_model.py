@@ -5,7 +5,7 @@ from detectron2.structures import Boxes, Instances, PolygonMasks
 from detectron2.utils.events import EventStorage
 
 from dld.modeling.postprocessing import mask_to_polygon
-from dld.modeling.text_head import build_charset_encoder
+from dld.data import build_charset_encoder
 
 
 def _inputs(cfg, with_words=True):

@@ -21,10 +21,15 @@ from detectron2.evaluation import DatasetEvaluators, inference_on_dataset, verif
 from detectron2.utils.logger import setup_logger
 
 from dld import add_dld_config
-from dld.data import TextDatasetMapper, WordCropMapper, count_unencodable_words, get_checked_dataset_dicts
+from dld.data import (
+    TextDatasetMapper,
+    WordCropMapper,
+    build_charset_encoder,
+    count_unencodable_words,
+    get_checked_dataset_dicts,
+)
 from dld.engine import AtomicCheckpointer, LearningCurveHook, build_finite_trainer, create_ddp_model
 from dld.evaluation import TextSpottingEvaluator, ground_truth_mapper, read_ground_truth_words, word_accuracy
-from dld.modeling import build_charset_encoder
 from dld.solver import build_optimizer
 
 logger = logging.getLogger("dld")

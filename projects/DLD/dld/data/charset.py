@@ -6,7 +6,7 @@ from typing import Iterable, List, Optional, Sequence
 
 import torch
 
-__all__ = ["CharsetEncoder", "DEFAULT_CHARSET", "count_unencodable_words"]
+__all__ = ["CharsetEncoder", "DEFAULT_CHARSET", "build_charset_encoder", "count_unencodable_words"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,12 @@ class CharsetEncoder:
 
     def decode_batch(self, ids: torch.Tensor) -> List[str]:
         return [self.decode(row.tolist()) for row in ids]
+
+
+def build_charset_encoder(cfg) -> CharsetEncoder:
+    """The encoder of `cfg.MODEL.TEXT_HEAD` (CHARSET, MAX_LENGTH, CASE_SENSITIVE): one for the data and the model."""
+    head = cfg.MODEL.TEXT_HEAD
+    return CharsetEncoder(head.CHARSET, head.MAX_LENGTH, head.CASE_SENSITIVE)
 
 
 def count_unencodable_words(dataset_dicts: List[dict], encoder: CharsetEncoder, dataset_name: str) -> Counter:

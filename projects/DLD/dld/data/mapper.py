@@ -11,7 +11,7 @@ from detectron2.data import transforms as T
 from detectron2.structures import Boxes, BoxMode, Instances, PolygonMasks
 
 from .augmentation import TextPreservingCrop
-from .charset import CharsetEncoder
+from .charset import CharsetEncoder, build_charset_encoder
 from .checks import BadAnnotationError, annotation_problem, check_on_bad_mode
 
 __all__ = ["TextDatasetMapper", "read_image_checked"]
@@ -102,8 +102,6 @@ class TextDatasetMapper:
             )
         else:
             augs.append(T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST, "choice"))
-        from ..modeling.text_head import build_charset_encoder
-
         return {
             "is_train": is_train,
             "augmentations": augs,

@@ -14,7 +14,7 @@ import torch
 from tabulate import tabulate
 from torch import nn
 
-from ..modeling.timing import synchronized_clock
+from ..utils.timing import synchronized_clock
 
 __all__ = ["BENCHMARK_KEYS", "PeakMemory", "benchmark_markdown", "benchmark_model", "latency_stats", "memory_kind"]
 

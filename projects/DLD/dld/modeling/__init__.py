@@ -15,7 +15,7 @@ from .recognition_warmup import TextRecognitionWarmup
 from .pixel_reader import ImageCropExtractor, ImageWordFeatures, PixelCNN, WithInputImage
 from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
 from .selector import SELECTOR_REGISTRY, ResolutionSelector, SelectorOutput, build_selector
-from .text_head import TextRecognitionHead, TextROIHeads, build_charset_encoder
+from .text_head import TextRecognitionHead, TextROIHeads
 
 __all__ = [
     "DLDTextSpotter",
@@ -33,7 +33,6 @@ __all__ = [
     "PixelCNN",
     "WithInputImage",
     "build_basic_resnet_fpn_backbone",
-    "build_charset_encoder",
     "feature_l2_loss",
     "sequence_log_probs",
     "sequence_kd_loss",

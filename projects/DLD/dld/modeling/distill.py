@@ -17,7 +17,7 @@ from .distill_losses import feature_l2_loss, selector_accuracy_loss, selector_co
 from .lowres import resize_images
 from .meta_arch import TextSpotterRCNN
 from .selector import build_selector
-from .timing import synchronized_clock
+from ..utils.timing import synchronized_clock
 
 __all__ = ["DLDTextSpotter", "build_teacher_cfg", "check_same_architecture"]
 

@@ -12,13 +12,12 @@ from detectron2.modeling import (
 )
 from detectron2.structures import Instances
 
-from ..data.charset import CharsetEncoder
+from ..data.charset import CharsetEncoder, build_charset_encoder
 from .cost import FlopsTable
 from .lowres import resize_images
 from .pixel_reader import IMAGE_FEATURE, WithInputImage
 from .postprocessing import text_postprocess
-from .text_head import build_charset_encoder
-from .timing import synchronized_clock
+from ..utils.timing import synchronized_clock
 
 __all__ = ["TextSpotterRCNN"]
 

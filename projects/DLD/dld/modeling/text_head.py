@@ -11,23 +11,17 @@ from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, StandardROIHeads
 from detectron2.structures import ImageList, Instances
 from torch import nn
 
-from ..data.charset import CharsetEncoder
+from ..data.charset import CharsetEncoder, build_charset_encoder
 from .ctc import CTCDecoder, ctc_loss_on_tokens
 from .pixel_reader import IMAGE_FEATURE, ImageCropExtractor, ImageWordFeatures, PixelCNN
 from .recognizer import AttentionDecoder, LightCRNN, MaskedRoIExtractor, SequenceEncoder
 
-__all__ = ["TextRecognitionHead", "TextROIHeads", "RecognitionOutputs", "build_charset_encoder"]
+__all__ = ["TextRecognitionHead", "TextROIHeads", "RecognitionOutputs"]
 
 logger = logging.getLogger(__name__)
 
 # Side of the box-relative masks that guide recognition on ground truth (predicted masks are 28x28).
 _GT_MASK_SIZE = 28
-
-
-def build_charset_encoder(cfg) -> CharsetEncoder:
-    return CharsetEncoder(
-        cfg.MODEL.TEXT_HEAD.CHARSET, cfg.MODEL.TEXT_HEAD.MAX_LENGTH, cfg.MODEL.TEXT_HEAD.CASE_SENSITIVE
-    )
 
 
 @dataclass

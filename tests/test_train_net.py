@@ -55,12 +55,12 @@ def test_generate_train_evaluate_resume_and_demo(tmp_path):
     demo_out = tmp_path / "demo"
     _run(["tools/demo.py", "--config-file", CONFIG, "--input", str(images), "--output", str(demo_out),
           "--confidence-threshold", "0.0", "--opts", "MODEL.WEIGHTS", str(out / "model_final.pth"), *TINY], env)
-    drawn = cv2.imread(str(demo_out / "img_1.png"))
+    drawn = cv2.imread(str(demo_out / "img_1.jpg.png"))
     source = cv2.imread(str(images / "img_1.jpg"))
     assert drawn is not None and drawn.shape == source.shape
     assert np.abs(drawn.astype(int) - source.astype(int)).mean() > 1.0  # polygons and words were drawn
-    words = json.loads((demo_out / "words.json").read_text())
-    assert set(words) == {"img_1.jpg", "img_2.jpg", "img_3.jpg"}
+    records = [json.loads(line) for line in (demo_out / "words.jsonl").read_text().splitlines()]
+    assert [os.path.basename(r["file"]) for r in records] == ["img_1.jpg", "img_2.jpg", "img_3.jpg"]
 
 
 @pytest.mark.slow

@@ -31,11 +31,12 @@ from detectron2.utils.logger import setup_logger
 
 from dld.data import TextDatasetMapper
 from dld.evaluation.benchmark import benchmark_markdown, benchmark_model, memory_kind
+from dld.engine import build_model_from_config
 from dld.modeling import DLDTextSpotter
 from dld.utils.machine import describe_machine, machine_info
 
 # A sibling tool: this script's folder is on sys.path when it runs.
-from dld_table import _dld_names, load_cfg, load_model
+from dld_table import _dld_names, load_cfg
 from dld_table import build_parser as build_table_parser
 
 logger = logging.getLogger("dld.benchmark")
@@ -89,7 +90,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             cfg = cfg.clone()
             cfg.MODEL.DEVICE = device
             logger.info(f"Benchmarking {name} ({weights}) on {device}, {len(inputs)} images")
-            model = load_model(cfg, weights)
+            model = build_model_from_config(cfg, weights)
             if isinstance(model, DLDTextSpotter):
                 model.teacher.to("cpu")  # unused at inference: keep its weights out of the device's peak memory
             for row in benchmark_model(model, inputs, args.batch_sizes, args.warmup, args.runs):

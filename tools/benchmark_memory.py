@@ -52,26 +52,17 @@ def write_test_image(path: str, width: int, height: int) -> None:
 def run_child(args: argparse.Namespace) -> None:
     """Build the model, map the image, run inference once; print one JSON line with what it saw."""
     import torch
-    from detectron2.config import get_cfg
-    from detectron2.modeling import build_model
     from detectron2.utils.logger import setup_logger
 
-    from dld import add_dld_config
     from dld.data import TextDatasetMapper
+    from dld.engine import build_model_from_config, load_config
 
     setup_logger(name="dld")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    cfg = get_cfg()
-    add_dld_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", *args.opts])
+    cfg = load_config(args.config_file, ["MODEL.DEVICE", "cpu", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.0", *args.opts])
     cfg.freeze()
     torch.manual_seed(0)
-    model = build_model(cfg).eval()
-    if cfg.MODEL.WEIGHTS:
-        from detectron2.checkpoint import DetectionCheckpointer
-
-        DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    model = build_model_from_config(cfg)  # MODEL.WEIGHTS, or random weights where it is empty
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     start = time.perf_counter()

@@ -27,19 +27,17 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import CfgNode, get_cfg
+from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
-from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 
-from dld import add_dld_config
 from dld.data import TextDatasetMapper
+from dld.engine import build_model_from_config
+from dld.engine import load_config as load_cfg  # noqa: F401  also the name tools/run_dld_demo.py imports
 from dld.evaluation import TextSpottingEvaluator
 from dld.evaluation.comparison import markdown_table, table_row, write_table
 from dld.evaluation.scale_by_text_size import image_text_heights
-from dld.modeling import DLDTextSpotter
 from dld.utils.machine import describe_machine, machine_info
 
 logger = logging.getLogger("dld.dld_table")
@@ -61,25 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--opts", default=[], nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs, at the end"
     )
     return parser
-
-
-def load_cfg(config_file: str, opts: Sequence[str]) -> CfgNode:
-    cfg = get_cfg()
-    add_dld_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
-    return cfg
-
-
-def load_model(cfg: CfgNode, weights: str) -> torch.nn.Module:
-    """The model of `cfg` with `weights`, in eval mode."""
-    model = build_model(cfg)
-    target = model
-    if isinstance(model, DLDTextSpotter):
-        # A DLD checkpoint holds student and selector; the teacher plays no part in inference.
-        target = torch.nn.ModuleDict({"student": model.student, "selector": model.selector})
-    DetectionCheckpointer(target).load(weights)
-    return model.eval()
 
 
 def evaluate(
@@ -155,7 +134,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     rows = []
     for name, cfg, weights in runs:
         logger.info(f"Evaluating {name} ({weights}) on {args.dataset}")
-        model = load_model(cfg, weights)
+        model = build_model_from_config(cfg, weights)
         metrics = evaluate(cfg, model, args.dataset, args.max_images, os.path.join(args.output_dir, _slug(name)))
         rows.append(table_row(name, metrics))
         del model

@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional
 
 from detectron2.data import DatasetCatalog
 
+from dld.engine import build_model_from_config, load_config
 from dld.evaluation import ground_truth_mapper, read_ground_truth_words, word_accuracy
-from dld_table import load_cfg, load_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = build_parser().parse_args(argv)
-    cfg = load_cfg(args.config_file, args.opts)
-    model = load_model(cfg, args.weights)
+    cfg = load_config(args.config_file, args.opts)
+    model = build_model_from_config(cfg, args.weights)
     mapper = ground_truth_mapper(cfg)
     dicts = DatasetCatalog.get(args.dataset)
     dicts = dicts[: args.max_images] if args.max_images > 0 else dicts

@@ -1,7 +1,10 @@
 #!/usr/bin/env python
 """
 Train and evaluate the DLD text spotter: Detectron2's training script with the text mapper, the text
-evaluator and AdamW. Examples:
+evaluator and AdamW. Trains the model of --config-file (recognition warm-up, spotter or DLD) into its
+OUTPUT_DIR, evaluating every TEST.EVAL_PERIOD iterations; --eval-only evaluates MODEL.WEIGHTS on DATASETS.TEST.
+Config overrides are KEY VALUE pairs at the end of the command, without a flag (tools/demo.py and the other
+tools take them after --opts). Examples:
 
     python tools/train_net.py --config-file configs/synth/text_spotter_R_18_FPN_synth.yaml
     python tools/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/.../model_final.pth
@@ -13,6 +16,7 @@ import os
 import weakref
 
 import detectron2.utils.comm as comm
+import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader, build_detection_train_loader
@@ -28,7 +32,13 @@ from dld.data import (
     count_unencodable_words,
     get_checked_dataset_dicts,
 )
-from dld.engine import AtomicCheckpointer, LearningCurveHook, build_finite_trainer, create_ddp_model
+from dld.engine import (
+    AtomicCheckpointer,
+    LearningCurveHook,
+    build_finite_trainer,
+    build_model_from_config,
+    create_ddp_model,
+)
 from dld.evaluation import TextSpottingEvaluator, ground_truth_mapper, read_ground_truth_words, word_accuracy
 from dld.solver import build_optimizer
 
@@ -147,10 +157,11 @@ def setup(args):
 def main(args):
     cfg = setup(args)
     if args.eval_only:
-        model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        if hasattr(model, "load_teacher"):
-            model.load_teacher(init_student=False)
+        # With --resume, the last checkpoint of OUTPUT_DIR where there is one. DLD: student and selector only,
+        # the teacher plays no part in inference.
+        checkpointer = DetectionCheckpointer(torch.nn.Module(), save_dir=cfg.OUTPUT_DIR)
+        resume = args.resume and checkpointer.has_checkpoint()
+        model = build_model_from_config(cfg, checkpointer.get_checkpoint_file() if resume else cfg.MODEL.WEIGHTS)
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)
@@ -165,8 +176,15 @@ def main(args):
     return trainer.train()
 
 
+def build_parser():
+    """Detectron2's training arguments, with this tool's description and examples in --help."""
+    parser = default_argument_parser()
+    parser.description = __doc__
+    return parser
+
+
 def invoke_main() -> None:
-    args = default_argument_parser().parse_args()
+    args = build_parser().parse_args()
     print("Command Line Args:", args)
     launch(
         main,

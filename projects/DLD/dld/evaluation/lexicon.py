@@ -59,8 +59,15 @@ def _split_words(content: str) -> List[str]:
 
 def read_word_list(path: PathLike) -> List[str]:
     """Words of a lexicon text file in file order (UTF-8, optional BOM, stripped, blank lines skipped)."""
-    with open(path, "r", encoding="utf-8") as f:
-        return _split_words(f.read())
+    with open(path, "rb") as f:
+        return _split_words(_decode(f.read(), os.fspath(path)))
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{source}: not UTF-8 at byte {e.start} ({e.reason})") from None
 
 
 def read_per_image_lexicons(path: PathLike) -> Dict[int, List[str]]:
@@ -77,11 +84,15 @@ def read_per_image_lexicons(path: PathLike) -> Dict[int, List[str]]:
             if m:
                 out[int(m.group(1))] = read_word_list(os.path.join(path, name))
         return out
-    with zipfile.ZipFile(path) as zf:
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise ValueError(f"{os.fspath(path)}: a per-image lexicon is a folder or a zip, this is neither ({e})") from None
+    with zf:
         for name in zf.namelist():
             m = _VOC_FILE.search(os.path.basename(name))
             if m and not name.endswith("/"):
-                out[int(m.group(1))] = _split_words(zf.read(name).decode("utf-8"))
+                out[int(m.group(1))] = _split_words(_decode(zf.read(name), f"{os.fspath(path)}:{name}"))
     return out
 
 

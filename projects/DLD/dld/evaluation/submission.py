@@ -10,13 +10,18 @@ the digits before ``.txt``. Each line is ``x1,y1,...,xn,yn,transcription``:
 * ``polygon`` format (Total-Text): the leading fields that parse as numbers, in an even count of at least 6
   that leaves one field, are the coordinates; the rest, rejoined with commas, is the transcription.
 
-Files are UTF-8 with an optional BOM, LF or CRLF; ``###`` marks a don't-care ground-truth word.
+Files are UTF-8 with an optional BOM, LF or CRLF; ``###`` marks a don't-care ground-truth word. Bytes that are
+not UTF-8 are read as U+FFFD, as the official script reads them (``errors="replace"``), with a warning that
+counts them. Every error in a zip (not a zip, a malformed line, two members for one image, a prediction for an
+image without ground truth) is a ValueError / FileNotFoundError whose one-line message names the file, the
+member and the line.
 
 The written form of a prediction (:func:`to_submission_words`) is what gets scored, in memory as from the zip:
 integer coordinates (truncated toward zero), points clockwise in image coordinates, a polygon turned into its
 ``cv2.minAreaRect`` box starting at the top-left corner in ``quad`` format, and commas and line breaks removed
 from the word.
 """
+import codecs
 import io
 import logging
 import math
@@ -34,6 +39,7 @@ from .protocols import TextGT, TextPrediction, evaluate_protocol
 __all__ = [
     "POLYGON_FORMATS",
     "clockwise",
+    "decode_replacing",
     "evaluate_submission",
     "guess_polygon_format",
     "parse_line",
@@ -159,9 +165,40 @@ def parse_line(line: str, polygon_format: Optional[str] = None) -> Tuple[np.ndar
     return np.asarray(coords, dtype=np.float64).reshape(-1, 2), ",".join(fields[num:])
 
 
-def _decode_lines(data: bytes) -> List[str]:
-    lines = data.decode("utf-8-sig").split("\n")
+def decode_replacing(data: bytes) -> Tuple[str, int]:
+    """
+    UTF-8 text without its BOM, each invalid byte sequence replaced by U+FFFD as ``bytes.decode(errors="replace")``
+    does (the official script's reading); returns (text, number of bytes replaced).
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    parts, replaced, start = [], 0, 0
+    while True:
+        try:
+            parts.append(data[start:].decode("utf-8"))
+            return "".join(parts), replaced
+        except UnicodeDecodeError as e:
+            parts += [data[start : start + e.start].decode("utf-8"), "\ufffd"]
+            replaced += e.end - e.start
+            start += e.end
+
+
+def _decode_lines(data: bytes, source: str) -> List[str]:
+    text, replaced = decode_replacing(data)
+    if replaced:
+        logger.warning(f"{source}: {replaced} bytes are not UTF-8, read as U+FFFD (as the official script does)")
+    lines = text.split("\n")
     return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _open_zip(path: PathLike) -> zipfile.ZipFile:
+    """The zip at `path`, or a one-line error naming it."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{os.fspath(path)}: no such file")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, IsADirectoryError, OSError) as e:
+        raise ValueError(f"{os.fspath(path)}: not a zip file ({e})") from None
 
 
 def _members(zf: zipfile.ZipFile) -> Dict[int, str]:
@@ -181,7 +218,7 @@ def _members(zf: zipfile.ZipFile) -> Dict[int, str]:
 
 def guess_polygon_format(path: PathLike) -> str:
     """ "quad" when the zip's members are named ``gt_img_<N>.txt`` / ``res_img_<N>.txt``, else "polygon"."""
-    with zipfile.ZipFile(path) as zf:
+    with _open_zip(path) as zf:
         names = [os.path.basename(n) for n in _members(zf).values()]
     return "quad" if names and all(_QUAD_MEMBER.match(n) for n in names) else "polygon"
 
@@ -196,10 +233,10 @@ def read_zip_words(
         ValueError: a malformed line (the message names the member and the line number).
     """
     out: Dict[int, List[Tuple[np.ndarray, str]]] = {}
-    with zipfile.ZipFile(path) as zf:
+    with _open_zip(path) as zf:
         for key, name in sorted(_members(zf).items()):
             words = []
-            for lineno, line in enumerate(_decode_lines(zf.read(name)), start=1):
+            for lineno, line in enumerate(_decode_lines(zf.read(name), f"{os.fspath(path)}:{name}"), start=1):
                 if not line.strip():
                     continue
                 try:
@@ -289,6 +326,19 @@ def evaluate_submission(
     polygon_format = polygon_format or guess_polygon_format(gt_zip)
     ground_truth = read_gt_zip(gt_zip, polygon_format)
     predictions = read_submission_zip(pred_zip, polygon_format)
+    unknown = sorted(k for k in predictions if k not in ground_truth)
+    if unknown:
+        with _open_zip(pred_zip) as zf:
+            member = _members(zf)[unknown[0]]
+        raise ValueError(
+            f"{os.fspath(pred_zip)}:{member}: image {unknown[0]} is not in the ground truth {os.fspath(gt_zip)}"
+            + (f" ({len(unknown) - 1} more such members)" if len(unknown) > 1 else "")
+        )
+    if not any(predictions.values()):
+        logger.warning(
+            f"{os.fspath(pred_zip)} holds no prediction ({len(predictions)} members named *<N>.txt, no word in "
+            "them): every precision, recall and H-mean is 0"
+        )
     return evaluate_protocol(
         ground_truth,
         predictions,

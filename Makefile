@@ -1,4 +1,5 @@
-# Two commands for a newcomer: `make demo` and `make test`. Both set up .venv first when it is missing.
+# For a newcomer: `make setup` (.venv with the pinned packages, Detectron2 and the project), then `make test`
+# and `make demo`; both run `make setup` first when .venv is missing. `make spotter` trains the CPU spotter alone.
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_CONFIG ?= configs/synth/text_spotter_R_18_FPN_synth.yaml
@@ -7,7 +8,7 @@ export DETECTRON2_DATASETS ?= $(CURDIR)/datasets
 
 .PHONY: setup test test-fast demo spotter data
 
-$(VENV)/.installed: requirements.txt setup.py scripts/setup.sh
+$(VENV)/.installed: requirements.txt requirements-dev.txt setup.py scripts/setup.sh
 	bash scripts/setup.sh
 	touch $@
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv, installs the pinned torch pair, Detectron2 and the project (editable).
+# Creates .venv, installs the pinned runtime and test packages (requirements-dev.txt, which includes
+# requirements.txt: the torch pair and everything the project imports), Detectron2 and the project (editable).
 # Detectron2: the official git route first; where github is unreachable, the sal-detectron2==0.7.2 wheel
 # (upstream Detectron2 Python sources, see ../shared/DESIGN.md "Stack"). Prints which route it used.
 set -euo pipefail
@@ -8,7 +9,7 @@ PY=${PYTHON:-python3}
 [ -d .venv ] || "$PY" -m venv .venv
 . .venv/bin/activate
 pip install -q --upgrade pip
-pip install -q -r requirements.txt
+pip install -q -r requirements-dev.txt
 
 if python -c "import detectron2" 2>/dev/null; then
   echo "[setup] detectron2 already installed: $(python -c 'import detectron2,os;print(os.path.dirname(detectron2.__file__))')"
@@ -23,6 +24,10 @@ else
   cp "$whl" "$tmp/sal_detectron2-0.7.2-py3-none-any.whl"
   pip install -q --no-deps "$tmp/sal_detectron2-0.7.2-py3-none-any.whl"
   rm -rf "$tmp"
+  # Installed --no-deps (its metadata asks for numpy<2): its own requirements, unpinned (the project does not
+  # import them; the git route above lets pip resolve the same list).
+  pip install -q fvcore iopath pycocotools "omegaconf>=2.1,<2.4" hydra-core termcolor yacs tabulate cloudpickle \
+    tqdm tensorboard matplotlib Pillow packaging
   echo "[setup] github unreachable: detectron2 installed from the PyPI fallback sal-detectron2==0.7.2"
 fi
 pip install -q --no-deps -e .

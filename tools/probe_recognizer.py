@@ -16,12 +16,11 @@ import time
 import cv2
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.layers import ShapeSpec
 from torch import nn
 
-import dld
 from dld.data.builtin import resolve_dataset_path
+from dld.engine import load_config
 from dld.modeling.text_head import TextRecognitionHead
 
 CROP_HEIGHT, CROP_WIDTH = 32, 128
@@ -70,10 +69,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
-    cfg = get_cfg()
-    dld.add_dld_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts)
     channels = cfg.MODEL.TEXT_HEAD.CHANNELS
     head = TextRecognitionHead(cfg, ShapeSpec(channels=channels, stride=1))
     stem = stride4_stem(channels)

@@ -18,13 +18,11 @@ import weakref
 import detectron2.utils.comm as comm
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import DefaultTrainer, TrainerBase, default_argument_parser, default_setup, launch
 from detectron2.evaluation import DatasetEvaluators, inference_on_dataset, verify_results
 from detectron2.utils.logger import setup_logger
 
-from dld import add_dld_config
 from dld.data import (
     TextDatasetMapper,
     WordCropMapper,
@@ -38,6 +36,7 @@ from dld.engine import (
     build_finite_trainer,
     build_model_from_config,
     create_ddp_model,
+    load_config,
 )
 from dld.evaluation import TextSpottingEvaluator, ground_truth_mapper, read_ground_truth_words, word_accuracy
 from dld.solver import build_optimizer
@@ -144,10 +143,7 @@ def curve_metrics(cfg, model) -> dict:
 
 
 def setup(args):
-    cfg = get_cfg()
-    add_dld_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts)
     cfg.freeze()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="dld")

@@ -22,7 +22,7 @@ test-fast: setup
 
 # The whole DLD story on the synthetic data, resumable stage by stage (tools/run_dld_demo.py):
 # data, recognition warm-up, teacher, DLD with gamma 0.1 and 0.3, the comparison table, output/dld_report/.
-# PRESET=quick (the default) shows the pipeline in under 25 minutes; PRESET=full runs the configs as they are.
+# PRESET=quick (the default) shows the pipeline in about 20 minutes on 2 CPU cores; PRESET=full runs the configs as they are.
 PRESET ?= quick
 demo: setup
 	$(PY) tools/run_dld_demo.py --preset $(PRESET)

@@ -76,7 +76,8 @@ def test_table_writes_every_row_and_key(tmp_path, monkeypatch, single_thread, ca
     assert markdown.strip() in capsys.readouterr().out
     # --report-dir: the demo's report from the same rows and the DLD model's predictions on the two images.
     report = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert [r["name"] for r in report] == [r["name"] for r in rows]
+    assert [r["name"] for r in report["rows"]] == [r["name"] for r in rows]
+    assert "first 2 images" in report["run"]["data"] and report["run"]["machine"]
     report_md = (tmp_path / "report" / "report.md").read_text()
     assert "first 2 images" in report_md and "Mean selected scale by the size" in report_md
     for png in ("accuracy_vs_cost.png", "selected_scales.png"):

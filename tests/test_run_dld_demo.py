@@ -190,6 +190,8 @@ def test_report_from_a_table_writes_markdown_json_and_pngs(demo, tmp_path, capsy
     stages[-1].function()
 
     reported = json.loads((report / "report.json").read_text())
+    assert "python tools/run_dld_demo.py --preset quick" in json.dumps(reported["run"])  # the run's context
+    reported = reported["rows"]
     assert [list(r) for r in reported] == [list(ROW_KEYS)] * 4  # "lexicon" and anything else left out
     assert [r["name"] for r in reported] == [r["name"] for r in rows]
     assert reported[1]["e2e_hmean"] == pytest.approx(20.0) and reported[2]["gflops"] == 4.0

@@ -18,7 +18,7 @@ Each stage but the report runs as its own process, so a crash stays in it. A fin
 again; training stages run with --resume, so a stage that was killed continues from its last checkpoint. The
 report is redrawn every time (seconds). Paths are relative to the repository root.
 
-    python tools/run_dld_demo.py --preset quick             # ~23 min on 2 CPU cores, under output/dld_demo_quick
+    python tools/run_dld_demo.py --preset quick             # about 20 min on 2 CPU cores, under output/dld_demo_quick
     python tools/run_dld_demo.py --preset short             # full data, short schedules: ~2.5 hours on 2 CPU cores
     python tools/run_dld_demo.py --preset full              # the configs as they are: many hours on CPU
     python tools/run_dld_demo.py --preset quick --dry-run   # the stages and their commands, nothing run
@@ -67,7 +67,7 @@ class Preset:
 PRESETS: Dict[str, Preset] = {
     "quick": Preset(
         description="600 training and 30 validation images, 120 warm-up, 160 spotter and 50 DLD iterations: "
-        "about 15-20 minutes on 2 CPU cores; it shows the pipeline, the models learn little in that time",
+        "about 20 minutes on 2 CPU cores; it shows the pipeline, the models learn little in that time",
         output_root="output/dld_demo_quick",
         # Splits of their own size: generating them in ./datasets would replace the full ones.
         datasets="output/dld_demo_quick/datasets",

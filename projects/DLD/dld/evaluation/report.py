@@ -1,8 +1,9 @@
 """
 The report of a DLD run, from the comparison table (tools/dld_table.py's rows) and the per-image predictions of
 each DLD model's evaluation (its text_predictions.json: file_name, selected_scale, words): report.md (the
-paper's Table 1 with the run's context, the selected scales and the figures), report.json (the rows, keys
-:data:`dld.evaluation.comparison.ROW_KEYS` only) and the PNGs of :mod:`dld.utils.report_plots`.
+paper's Table 1 with the run's context, the selected scales and the figures), report.json (``run``: the same
+context; ``rows``: keys :data:`dld.evaluation.comparison.ROW_KEYS` only, numbers rounded to 4 decimals) and the
+PNGs of :mod:`dld.utils.report_plots`.
 """
 import json
 import logging
@@ -21,9 +22,10 @@ __all__ = ["pick_examples", "report_rows", "write_report"]
 logger = logging.getLogger(__name__)
 
 
-def report_rows(rows: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """The rows with exactly the keys of ROW_KEYS (a missing value is None)."""
-    return [{k: r.get(k) for k in ROW_KEYS} for r in rows]
+def report_rows(rows: Sequence[Mapping[str, Any]], ndigits: int = 4) -> List[Dict[str, Any]]:
+    """The rows with exactly the keys of ROW_KEYS (a missing value is None), floats rounded to `ndigits`."""
+    return [{k: round(v, ndigits) if isinstance(v, float) else v for k, v in ((k, r.get(k)) for k in ROW_KEYS)}
+            for r in rows]
 
 
 def pick_examples(records: Sequence[Mapping[str, Any]], num: int) -> List[Mapping[str, Any]]:
@@ -86,7 +88,8 @@ def write_report(
     written = {"json": os.path.join(output_dir, "report.json"), "markdown": os.path.join(output_dir, "report.md"),
                "accuracy_vs_cost": os.path.join(output_dir, "accuracy_vs_cost.png")}
     with open(written["json"], "w") as f:
-        json.dump(report_rows(rows), f, indent=2)
+        run = {label: str(value).replace("`", "") for label, value in header}
+        json.dump({"run": run, "rows": report_rows(rows)}, f, indent=2)
     plot_accuracy_vs_cost(rows, written["accuracy_vs_cost"])
 
     lines = ["# Dynamic Low-Resolution Distillation: report", ""]

@@ -17,6 +17,10 @@ elif timeout 60 git ls-remote https://github.com/facebookresearch/detectron2 HEA
      && pip install -q --no-build-isolation "git+https://github.com/facebookresearch/detectron2.git"; then
   echo "[setup] detectron2 installed from the official git repository"
 else
+  # The wheel goes in --no-deps (its metadata asks for numpy<2): first its own requirements, unpinned (the
+  # project does not import them; the git route above lets pip resolve the same list).
+  pip install -q fvcore iopath pycocotools "omegaconf>=2.1,<2.4" hydra-core termcolor yacs tabulate cloudpickle \
+    tqdm tensorboard matplotlib Pillow packaging
   tmp=$(mktemp -d)
   pip download -q --no-deps --only-binary=:all: --python-version 3.10 -d "$tmp" sal-detectron2==0.7.2
   whl=$(ls "$tmp"/sal_detectron2-0.7.2-*.whl)
@@ -24,10 +28,6 @@ else
   cp "$whl" "$tmp/sal_detectron2-0.7.2-py3-none-any.whl"
   pip install -q --no-deps "$tmp/sal_detectron2-0.7.2-py3-none-any.whl"
   rm -rf "$tmp"
-  # Installed --no-deps (its metadata asks for numpy<2): its own requirements, unpinned (the project does not
-  # import them; the git route above lets pip resolve the same list).
-  pip install -q fvcore iopath pycocotools "omegaconf>=2.1,<2.4" hydra-core termcolor yacs tabulate cloudpickle \
-    tqdm tensorboard matplotlib Pillow packaging
   echo "[setup] github unreachable: detectron2 installed from the PyPI fallback sal-detectron2==0.7.2"
 fi
 pip install -q --no-deps -e .

@@ -12,7 +12,8 @@ from detectron2.modeling import build_model
 
 from conftest import REPO_ROOT
 from dld.evaluation.benchmark import PeakMemory, latency_stats
-from dld.modeling.cost import count_flops, count_selector_flops, lowres_size
+from dld.modeling.cost import count_flops, count_selector_flops
+from dld.modeling.lowres import lowres_size
 from reliability_support import CONFIG, TINY, generate_tiny_synth, tiny_cfg, write_teacher
 from test_dld_table import DLD_CONFIG, _cfg, _tool
 

@@ -14,9 +14,9 @@ from dld.modeling.cost import (
     count_flops,
     count_selector_flops,
     flops_breakdown,
-    lowres_size,
     lstm_flop_jit,
 )
+from dld.modeling.lowres import lowres_size
 from dld.modeling.recognizer import SequenceEncoder
 from dld.modeling.selector import ResolutionSelector
 
@@ -111,6 +111,30 @@ def test_table_grows_with_scale_and_is_cached(spotter, monkeypatch):
     assert _CountingAnalysis.calls == len(SCALES) + 1
     assert torch.allclose(again, torch.tensor(values) / teacher)
     assert table.input_size(*SIZE, 0.7) == (224, 288)
+
+
+@pytest.mark.parametrize("num_proposals, num_detections", [(7, 3), (40, 0), (0, 12)])
+def test_measured_gflops_equal_a_count_at_those_roi_counts(spotter, num_proposals, num_detections):
+    table = FlopsTable(spotter, scales=SCALES, num_detections=NUM_DETECTIONS)
+    size = table.input_size(*SIZE, 0.5)
+    expected = count_flops(spotter, size, num_proposals=num_proposals, num_detections=num_detections)
+    measured = table.measured_gflops(*SIZE, 0.5, num_proposals, num_detections)
+    assert measured == pytest.approx(expected, rel=1e-9)
+
+
+def test_backbone_gflops_are_the_papers_measure_and_shrink_as_the_area(spotter):
+    """Backbone + FPN + RPN only: the RoI heads' fixed part no longer hides the s² of the low resolution."""
+    table = FlopsTable(spotter, scales=SCALES, num_detections=NUM_DETECTIONS)
+    parts = flops_breakdown(spotter, table.input_size(*SIZE, 1.0), num_detections=NUM_DETECTIONS)
+    full = table.backbone_gflops(*SIZE, 1.0)
+    assert full == pytest.approx(parts["backbone"] + parts["rpn"])
+    for s in (0.5, 0.3):
+        (h, w), (fh, fw) = table.input_size(*SIZE, s), table.input_size(*SIZE, 1.0)
+        assert table.backbone_gflops(*SIZE, s) / full == pytest.approx(h * w / (fh * fw), rel=0.05)
+    # The whole model at its fixed RoI counts shrinks far slower (the old single column).
+    assert table.student_gflops(*SIZE, 0.3) / table.student_gflops(*SIZE, 1.0) > table.backbone_gflops(
+        *SIZE, 0.3
+    ) / full + 0.1
 
 
 def test_normalized_cost_is_one_at_the_teacher_scale(spotter):

@@ -16,7 +16,8 @@ import dld.modeling.cost as cost
 import dld.utils.timing as timing
 from dld.evaluation import TextSpottingEvaluator
 from dld.modeling import DLDTextSpotter, TextSpotterRCNN
-from dld.modeling.cost import count_flops, count_selector_flops, lowres_size
+from dld.modeling.cost import count_selector_flops, flops_breakdown
+from dld.modeling.lowres import lowres_size
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -57,9 +58,12 @@ def test_fixed_scale_runs_the_resized_image_and_maps_words_back(small_cfg):
     assert no_size.image_size == (128, 160) and no_size.pred_boxes.tensor[:, 2].max() > 100
 
     assert out_half["selected_scale"] == 0.5 and out_full["selected_scale"] == 1.0
-    assert out_half["gflops"] == pytest.approx(count_flops(full, (64, 80), num_detections=NUM_DETECTIONS))
-    assert out_full["gflops"] == pytest.approx(count_flops(full, (128, 160), num_detections=NUM_DETECTIONS))
-    assert out_half["gflops"] < 0.6 * out_full["gflops"]
+    for out, size in ((out_half, (64, 80)), (out_full, (128, 160))):
+        parts = flops_breakdown(full, size, num_detections=NUM_DETECTIONS)
+        assert out["gflops_backbone"] == pytest.approx(parts["backbone"] + parts["rpn"])
+        # The whole model at the image's real RoI counts: at least its detections' heads on top.
+        assert out["gflops"] > out["gflops_backbone"]
+    assert out_half["gflops_backbone"] < 0.35 * out_full["gflops_backbone"]  # s² = 0.25, plus padding
     assert out_half["inference_time_s"] > 0
 
 
@@ -68,9 +72,10 @@ def test_fixed_scale_flops_are_counted_once_per_size(small_cfg, flop_analyses):
     model = _spotter(small_cfg, 0.5)
     with torch.no_grad():
         first = model([{"image": _image(1)}, {"image": _image(2)}])
+        counted = len(calls)
         second = model([{"image": _image(3)}])
-    assert len(calls) == 1
-    assert first[0]["gflops"] == first[1]["gflops"] == second[0]["gflops"]
+    assert counted == len(calls) == 3  # the size once, the heads' cost per proposal and per detection once
+    assert first[0]["gflops_backbone"] == first[1]["gflops_backbone"] == second[0]["gflops_backbone"]
 
 
 def test_inference_time_is_the_batch_wall_time_per_image(small_cfg, monkeypatch):
@@ -123,13 +128,15 @@ def test_dld_outputs_carry_selector_plus_student_flops_at_the_chosen_scale(dld_m
         outputs = dld_model([{"image": _image(1), "height": 256, "width": 320}, {"image": _image(2)}])
         counted = len(calls)
         dld_model([{"image": _image(2)}, {"image": _image(1)}])
-    assert 2 <= counted <= 3 and len(calls) == counted  # the selector once, the student once per chosen size
+    # The selector once, the student once per chosen size, its heads' cost per proposal and per detection once.
+    assert 4 <= counted <= 5 and len(calls) == counted
     selector = count_selector_flops(dld_model.selector, (128, 160))
     for out in outputs:
         s = out["selected_scale"]
         assert s in (0.8, 0.5)
-        student = count_flops(dld_model.student, lowres_size(128, 160, s), num_detections=NUM_DETECTIONS)
-        assert out["gflops"] == pytest.approx(selector + student)
+        parts = flops_breakdown(dld_model.student, lowres_size(128, 160, s), num_detections=NUM_DETECTIONS)
+        assert out["gflops_backbone"] == pytest.approx(selector + parts["backbone"] + parts["rpn"])
+        assert out["gflops"] > out["gflops_backbone"]
         assert out["inference_time_s"] > 0
     assert outputs[0]["inference_time_s"] == outputs[1]["inference_time_s"]
     assert outputs[1]["instances"].image_size == (128, 160)

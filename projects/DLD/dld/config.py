@@ -84,8 +84,14 @@ def add_dld_config(cfg: CN) -> None:
     cfg.MODEL.DLD.SELECTOR.ACCURACY_MODE = "kl"
     # gamma, the weight of the cost term (0.1 and 0.3 are the released settings).
     cfg.MODEL.DLD.SELECTOR.COST_GAMMA = 0.1
+    # lambda, a cost bias chosen at test time without retraining: the chosen scale is the argmax of the logits
+    # minus lambda times each scale's normalised cost T_i / T_teacher (0 = the plain argmax; larger = cheaper).
+    # A budget in mean GFLOPs per image picks it by bisection (dld.evaluation.cost_budget, tools/cost_budget.py).
+    cfg.MODEL.DLD.SELECTOR.TEST_COST_BIAS = 0.0
     cfg.MODEL.DLD.COST = CN()
-    # "flops": measured student FLOPs T_i / T_teacher (fvcore); "power": the reference's proxy s ** 1.5.
+    # "flops": measured FLOPs of the whole student T_i / T_teacher (fvcore, RoI heads at the fixed counts below);
+    # "backbone": of backbone + FPN + RPN only, the paper's reported measure (~ s ** 2); "power": the
+    # reference's proxy s ** 1.5.
     cfg.MODEL.DLD.COST.TYPE = "flops"
     # Fixed RoIs for the box head when counting FLOPs; -1 = RPN.POST_NMS_TOPK_TEST.
     cfg.MODEL.DLD.COST.NUM_PROPOSALS = -1

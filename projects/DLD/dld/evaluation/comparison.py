@@ -19,6 +19,7 @@ ROW_KEYS = (
     "e2e_hmean_lexicon",
     "word_spotting_hmean",
     "gflops",
+    "gflops_backbone",
     "images_per_s",
     "mean_scale",
 )
@@ -32,10 +33,11 @@ _HEADERS = {
     "e2e_hmean_lexicon": "e2e H (lexicon)",
     "word_spotting_hmean": "word spotting H",
     "gflops": "GFLOPs/image",
+    "gflops_backbone": "backbone GFLOPs/image",
     "images_per_s": "images/s",
     "mean_scale": "mean scale",
 }
-_FORMATS = {"gflops": ".3f", "images_per_s": ".2f", "mean_scale": ".3f"}
+_FORMATS = {"gflops": ".3f", "gflops_backbone": ".3f", "images_per_s": ".2f", "mean_scale": ".3f"}
 
 
 def pick_lexicon(metrics: Mapping[str, Any], preference: Sequence[str] = LEXICON_PREFERENCE) -> Optional[str]:
@@ -50,7 +52,8 @@ def table_row(name: str, metrics: Mapping[str, Any], lexicon: Optional[str] = No
     """
     One row of the table from :class:`dld.evaluation.TextSpottingEvaluator`'s metrics: the keys of
     :data:`ROW_KEYS` plus `lexicon` (the kind behind `e2e_hmean_lexicon`). H-means are in % (the metrics'
-    fractions times 100), `gflops` per image; a value the metrics do not have is None.
+    fractions times 100), `gflops` (whole model) and `gflops_backbone` (backbone + FPN + RPN, the paper's
+    measure) per image; a value the metrics do not have is None.
 
     Args:
         lexicon: the lexicon kind of `e2e_hmean_lexicon`; None picks one with :func:`pick_lexicon`.
@@ -63,6 +66,7 @@ def table_row(name: str, metrics: Mapping[str, Any], lexicon: Optional[str] = No
         "e2e_hmean_lexicon": f"e2e_hmean_{lexicon}" if lexicon else None,
         "word_spotting_hmean": "ws_hmean",
         "gflops": "gflops",
+        "gflops_backbone": "gflops_backbone",
         "images_per_s": "images_per_s",
         "mean_scale": "mean_scale",
     }

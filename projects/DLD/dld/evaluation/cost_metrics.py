@@ -14,7 +14,7 @@ __all__ = ["COST_OUTPUT_KEYS", "SCALE_COUNT_PREFIX", "cost_metrics", "cost_table
 logger = logging.getLogger(__name__)
 
 # Keys of a model's per-image output dict that carry its cost.
-COST_OUTPUT_KEYS = ("selected_scale", "gflops", "inference_time_s")
+COST_OUTPUT_KEYS = ("selected_scale", "gflops", "gflops_backbone", "inference_time_s")
 # Metric `scale_count_<s>`: images run at scale s (a flat key, so Detectron2's result printing and flattening work).
 SCALE_COUNT_PREFIX = "scale_count_"
 
@@ -33,7 +33,8 @@ def cost_metrics(records: Sequence[Mapping[str, Any]]) -> Dict[str, float]:
     Cost metrics of a dataset from its per-image records (each holding what :func:`read_cost` found):
 
     * `mean_scale`: mean selected scale, and `scale_count_<s>`: number of images run at scale s;
-    * `gflops`: mean GFLOPs per image;
+    * `gflops`: mean GFLOPs per image of the whole model (its RoI heads at each image's real proposal and
+      detection counts), `gflops_backbone`: of backbone + FPN + RPN (the paper's measure);
     * `images_per_s`: images / Σ inference_time_s.
 
     Each metric is given only when every image has its value: a value missing for some images is logged
@@ -54,8 +55,9 @@ def cost_metrics(records: Sequence[Mapping[str, Any]]) -> Dict[str, float]:
         out["mean_scale"] = sum(scales) / len(scales)
         for s in sorted(set(scales), reverse=True):
             out[SCALE_COUNT_PREFIX + _scale_label(s)] = sum(1 for v in scales if v == s)
-    if "gflops" in values:
-        out["gflops"] = sum(values["gflops"]) / len(values["gflops"])
+    for key in ("gflops", "gflops_backbone"):
+        if key in values:
+            out[key] = sum(values[key]) / len(values[key])
     if "inference_time_s" in values:
         total = sum(values["inference_time_s"])
         if total > 0 and math.isfinite(total):
@@ -69,6 +71,7 @@ def cost_table(metrics: Mapping[str, Any]) -> Optional[str]:
     columns = [
         ("mean scale", metrics.get("mean_scale"), ".3f"),
         ("GFLOPs/image", metrics.get("gflops"), ".3f"),
+        ("backbone GFLOPs/image", metrics.get("gflops_backbone"), ".3f"),
         ("images/s", metrics.get("images_per_s"), ".2f"),
     ]
     headers = [name for name, value, _ in columns if value is not None]

@@ -1,6 +1,6 @@
 from .backbone import build_basic_resnet_fpn_backbone
 from .ctc import CTCDecoder
-from .cost import FlopsTable, count_flops, count_selector_flops, flops_breakdown, lowres_size
+from .cost import FlopsTable, count_flops, count_selector_flops, flops_breakdown
 from .distill_losses import (
     feature_l2_loss,
     selector_accuracy_loss,
@@ -9,7 +9,7 @@ from .distill_losses import (
     sequence_log_probs,
 )
 from .distill import DLDTextSpotter
-from .lowres import resize_images
+from .lowres import lowres_size, padded_size, resize_batch, resize_images, resize_instances
 from .meta_arch import TextSpotterRCNN
 from .recognition_warmup import TextRecognitionWarmup
 from .pixel_reader import ImageCropExtractor, ImageWordFeatures, PixelCNN, WithInputImage
@@ -47,5 +47,8 @@ __all__ = [
     "count_selector_flops",
     "flops_breakdown",
     "lowres_size",
+    "padded_size",
+    "resize_batch",
     "resize_images",
+    "resize_instances",
 ]

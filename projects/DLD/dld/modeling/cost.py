@@ -28,7 +28,6 @@ Unlike the reference's numbers (which JIT dead-code elimination reduced to backb
 output here reaches the traced outputs, so the RoI heads and the recognition branch are counted.
 """
 import logging
-import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -38,39 +37,20 @@ from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
+from .lowres import lowres_size, padded_size
+
 __all__ = [
     "BINARY_GIGA",
     "FlopsTable",
     "count_flops",
     "count_selector_flops",
     "flops_breakdown",
-    "lowres_size",
     "lstm_flop_jit",
-    "padded_size",
 ]
 
 logger = logging.getLogger(__name__)
 
 BINARY_GIGA = float(1024**3)  # the reference's "G"
-_SIZE_EPS = 1e-6  # floor(h · s) of a product that should be an integer but lands just below it
-
-
-def lowres_size(height: int, width: int, scale: float) -> Tuple[int, int]:
-    """Size of the student's input at `scale`: floor(h · s) × floor(w · s), at least 1 (spec §2.4)."""
-    return (
-        max(1, int(math.floor(height * scale + _SIZE_EPS))),
-        max(1, int(math.floor(width * scale + _SIZE_EPS))),
-    )
-
-
-def padded_size(height: int, width: int, divisibility: int) -> Tuple[int, int]:
-    """(H, W) rounded up to a multiple of `divisibility` (unchanged when it is 0 or 1)."""
-    if divisibility <= 1:
-        return int(height), int(width)
-    return (
-        int(math.ceil(height / divisibility) * divisibility),
-        int(math.ceil(width / divisibility) * divisibility),
-    )
 
 
 def lstm_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
@@ -165,6 +145,24 @@ class _SpotterFlops(nn.Module):
             steps = text_head.decoder.num_steps
             tokens = torch.zeros((context.shape[0], steps), dtype=torch.long, device=context.device)
             outputs.append(text_head.decoder(context, tokens))  # all steps: the greedy/beam worst case
+        return tuple(outputs)
+
+
+class _BackboneFlops(nn.Module):
+    """Backbone + FPN and the RPN head's convolutions: the paper's cost measure (reference spec §6)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.backbone = model.backbone
+        self.proposal_generator = model.proposal_generator
+
+    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        features = self.backbone(image)
+        outputs = list(features.values())
+        pg = self.proposal_generator
+        if pg is not None:
+            objectness, deltas = pg.rpn_head([features[f] for f in pg.in_features])
+            outputs += list(objectness) + list(deltas)
         return tuple(outputs)
 
 
@@ -287,7 +285,7 @@ class FlopsTable:
     is measured.
     """
 
-    COST_TYPES = ("flops", "power")
+    COST_TYPES = ("flops", "backbone", "power")
 
     @configurable
     def __init__(
@@ -303,8 +301,8 @@ class FlopsTable:
     ):
         if cost_type not in self.COST_TYPES:
             raise ValueError(f"cost_type must be one of {self.COST_TYPES}, got {cost_type!r}")
-        if cost_type == "flops" and model is None:
-            raise ValueError("cost_type='flops' needs the student model")
+        if cost_type != "power" and model is None:
+            raise ValueError(f"cost_type={cost_type!r} needs the student model")
         self.model = model
         self.scales = tuple(float(s) for s in scales)
         self.cost_type = cost_type
@@ -314,7 +312,9 @@ class FlopsTable:
         self.num_proposals = num_proposals
         self.num_detections = num_detections
         self.unit = float(unit)
-        self._cache: Dict[Tuple[int, int], float] = {}
+        self._cache: Dict[Tuple[int, int], Dict[str, float]] = {}
+        self._backbone_cache: Dict[Tuple[int, int], float] = {}
+        self._per_roi: Optional[Tuple[float, float]] = None
 
     @classmethod
     def from_config(cls, cfg, model: Optional[nn.Module]):
@@ -333,21 +333,88 @@ class FlopsTable:
         h, w = lowres_size(height, width, scale)
         return padded_size(h, w, self.size_divisibility)
 
-    def student_gflops(self, height: int, width: int, scale: float) -> float:
-        """GFLOPs of the student on an (h, w) image at `scale`; measured once per padded size."""
+    def _breakdown(self, height: int, width: int, scale: float) -> Dict[str, float]:
+        """`flops_breakdown` of the student at the fixed RoI counts; measured once per padded size."""
         if self.model is None:
             raise ValueError("this FlopsTable has no model to measure (cost_type='power')")
         key = self.input_size(height, width, scale)
         if key not in self._cache:
-            self._cache[key] = count_flops(
+            self._cache[key] = flops_breakdown(
                 self.model,
                 key,
                 num_proposals=self.num_proposals,
                 num_detections=self.num_detections,
                 unit=self.unit,
             )
-            logger.debug("FLOPs of the student at %s: %.3f G", key, self._cache[key])
+            logger.debug("FLOPs of the student at %s: %.3f G", key, self._cache[key]["total"])
         return self._cache[key]
+
+    def student_gflops(self, height: int, width: int, scale: float) -> float:
+        """GFLOPs of the whole student on an (h, w) image at `scale`, its RoI heads on the fixed RoI counts."""
+        return self._breakdown(height, width, scale)["total"]
+
+    def backbone_gflops(self, height: int, width: int, scale: float) -> float:
+        """
+        The paper's measure: backbone + FPN + RPN head at `scale`, what the reference's FLOPs script effectively
+        counts (its JIT trace dropped the RoI heads; reference spec §6).
+        """
+        key = self.input_size(height, width, scale)
+        if key not in self._backbone_cache:
+            image = torch.zeros((1, 3) + key, device=_model_device(self.model))
+            with _EvalMode(self.model):
+                total = _analysis(_BackboneFlops(self.model), (image,)).total()
+            self._backbone_cache[key] = float(total) / self.unit
+        return self._backbone_cache[key]
+
+    def measured_gflops(
+        self, height: int, width: int, scale: float, num_proposals: int, num_detections: int
+    ) -> float:
+        """
+        GFLOPs of the whole student at `scale` with the RoI heads on an image's real proposal and detection
+        counts: the fixed-count total with its per-RoI part replaced. The box head costs the same per proposal,
+        the mask head and the recognition branch the same per detection, whatever the image size.
+        """
+        per_proposal, per_detection = self._per_roi_gflops()
+        fixed_proposals, fixed_detections = self._fixed_roi_counts()
+        size_part = self.student_gflops(height, width, scale) - (
+            fixed_proposals * per_proposal + fixed_detections * per_detection
+        )
+        return size_part + num_proposals * per_proposal + num_detections * per_detection
+
+    def output_cost(
+        self, height: int, width: int, scale: float, num_proposals: int, num_detections: int
+    ) -> Dict[str, float]:
+        """
+        The two cost columns of an inference output: `gflops` (:meth:`measured_gflops`, the whole model at the
+        image's real RoI counts) and `gflops_backbone` (:meth:`backbone_gflops`, the paper's measure).
+        """
+        return {
+            "gflops": self.measured_gflops(height, width, scale, num_proposals, num_detections),
+            "gflops_backbone": self.backbone_gflops(height, width, scale),
+        }
+
+    def _fixed_roi_counts(self) -> Tuple[int, int]:
+        heads = getattr(self.model, "roi_heads", None)
+        proposals = self.num_proposals
+        if proposals is None:
+            proposals = int(self.model.proposal_generator.post_nms_topk[False])
+        detections = self.num_detections
+        if detections is None:
+            detections = int(getattr(heads, "test_detections_per_img", 100))
+        return proposals, detections
+
+    def _per_roi_gflops(self) -> Tuple[float, float]:
+        """GFLOPs per proposal (box head) and per detection (mask head, recognition), measured once."""
+        if self._per_roi is None:
+            proposals, detections = self._fixed_roi_counts()
+            size = (4 * self.size_divisibility or 64,) * 2
+            one = flops_breakdown(self.model, size, num_proposals=proposals, num_detections=detections, unit=self.unit)
+            two = flops_breakdown(
+                self.model, size, num_proposals=proposals, num_detections=2 * detections, unit=self.unit
+            )
+            per_detection = (two["total"] - one["total"]) / detections
+            self._per_roi = (one["box_head"] / proposals, per_detection)
+        return self._per_roi
 
     def teacher_gflops(self, height: int, width: int) -> float:
         """T_teacher: the cost at scale 1.0."""
@@ -358,7 +425,13 @@ class FlopsTable:
         return torch.tensor([self.student_gflops(height, width, s) for s in self.scales], dtype=torch.float32)
 
     def normalized_cost(self, height: int, width: int) -> torch.Tensor:
-        """[K] cost T_i / T_teacher of each candidate scale ("power": s**1.5); float32 on the CPU."""
+        """
+        [K] cost T_i / T_teacher of each candidate scale, float32 on the CPU: "flops" the whole student at the
+        fixed RoI counts, "backbone" backbone + FPN + RPN (the paper's reported measure), "power" s**1.5.
+        """
         if self.cost_type == "power":
             return torch.tensor([s**1.5 for s in self.scales], dtype=torch.float32)
+        if self.cost_type == "backbone":
+            full = self.backbone_gflops(height, width, 1.0)
+            return torch.tensor([self.backbone_gflops(height, width, s) / full for s in self.scales])
         return self.gflops(height, width) / self.teacher_gflops(height, width)

@@ -3,23 +3,31 @@ DLDTextSpotter: the Dynamic Low-Resolution Distillation meta-architecture (refer
 holds the student (a TextSpotterRCNN), the frozen high-resolution teacher and the Dynamic Resolution Selector.
 """
 import logging
+from contextlib import contextmanager
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from detectron2.config import configurable, get_cfg
 from detectron2.modeling import META_ARCH_REGISTRY
-from detectron2.structures import Boxes, ImageList, Instances, PolygonMasks
+from detectron2.structures import ImageList, Instances
 from detectron2.utils.file_io import PathManager
 from torch import nn
 
-from .cost import FlopsTable, count_selector_flops, lowres_size
+from .cost import FlopsTable, count_selector_flops
 from .distill_losses import feature_l2_loss, selector_accuracy_loss, selector_cost_loss, sequence_kd_loss
-from .lowres import resize_images
+from .lowres import resize_batch
 from .meta_arch import TextSpotterRCNN
+from .pixel_reader import IMAGE_FEATURE
 from .selector import build_selector
 from ..utils.timing import synchronized_clock
 
-__all__ = ["DLDTextSpotter", "build_teacher_cfg", "check_same_architecture"]
+__all__ = [
+    "DLDTextSpotter",
+    "build_teacher_cfg",
+    "check_same_architecture",
+    "inference_mode_of",
+    "recognition_features",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,26 +66,29 @@ def check_same_architecture(student: nn.Module, state_dict: Dict[str, torch.Tens
         )
 
 
-def _scale_instances(instances: Instances, size: Tuple[int, int], sx: float, sy: float) -> Instances:
-    """Ground-truth words of an image resized by (sx, sy)."""
-    out = Instances(size)
-    boxes = instances.gt_boxes.tensor.clone()
-    boxes[:, 0::2] *= sx
-    boxes[:, 1::2] *= sy
-    out.gt_boxes = Boxes(boxes)
-    out.gt_classes = instances.gt_classes
-    polys = []
-    for parts in instances.gt_masks.polygons:
-        scaled = []
-        for p in parts:
-            q = p.copy()
-            q[0::2] *= sx
-            q[1::2] *= sy
-            scaled.append(q)
-        polys.append(scaled)
-    out.gt_masks = PolygonMasks(polys)
-    out.gt_texts = instances.gt_texts
-    return out
+def recognition_features(model: TextSpotterRCNN, image: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """
+    What `model`'s recognition branch reads from a batch tensor: the image itself when it cuts words out of
+    the input (MODEL.TEXT_HEAD.IN_FEATURE "image", no backbone needed), else the backbone's features.
+    """
+    if model.roi_heads.text_in_feature == IMAGE_FEATURE:
+        return {IMAGE_FEATURE: image}
+    return model.backbone(image)
+
+
+@contextmanager
+def inference_mode_of(module: nn.Module):
+    """
+    `module` in eval mode for the block (BatchNorm reads its running statistics and does not update them),
+    each submodule's mode restored after.
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 @META_ARCH_REGISTRY.register()
@@ -204,14 +215,7 @@ class DLDTextSpotter(nn.Module):
         self, images: ImageList, scales: List[float], targets: Optional[List[Instances]] = None
     ) -> Tuple[ImageList, Optional[List[Instances]]]:
         """Each normalised image resized bilinearly by its own scale (reference spec §2.4), then batched."""
-        batch = resize_images(images, scales, self.student.backbone.size_divisibility)
-        if targets is None:
-            return batch, None
-        new_targets = []
-        for target, (h, w), s in zip(targets, images.image_sizes, scales):
-            nh, nw = lowres_size(h, w, s)
-            new_targets.append(_scale_instances(target, (nh, nw), nw / w, nh / h))
-        return batch, new_targets
+        return resize_batch(images, scales, self.student.backbone.size_divisibility, targets)
 
     # ---------------------------------------------------------------------------------------- training
     def forward(self, batched_inputs: List[Dict]):
@@ -219,10 +223,9 @@ class DLDTextSpotter(nn.Module):
             return self.inference(batched_inputs)
         images = self.student.preprocess_image(batched_inputs)
         targets = [x["instances"].to(self.device) for x in batched_inputs]
-        heads = self.student.roi_heads
 
         with torch.no_grad():
-            teacher_features = self.teacher.backbone(images.tensor)
+            teacher_features = recognition_features(self.teacher, images.tensor)
             teacher_rec, text_targets = self.teacher.roi_heads.forward_text_train(teacher_features, targets)
         # Image of each recognised word, in recognition_inputs' order (encodable words, image by image).
         words_per_image = torch.stack([(t.gt_texts != 0).any(dim=1).sum() for t in targets])
@@ -235,21 +238,28 @@ class DLDTextSpotter(nn.Module):
         lr_images, lr_targets = self._low_resolution(images, chosen, targets)
         features = self.student.backbone(lr_images.tensor)
         proposals, proposal_losses = self.student.proposal_generator(lr_images, features, lr_targets)
-        _, detector_losses = heads(lr_images, features, proposals, lr_targets)
+        # One recognition pass serves the student's own loss and distillation.
+        _, detector_losses, student_rec = self.student.roi_heads.forward_train_with_recognition(
+            lr_images, features, proposals, lr_targets, chosen
+        )
         losses.update(proposal_losses)
         losses.update(detector_losses)
-        losses.update(self._skd_losses(features, lr_targets, teacher_rec))
+        losses.update(self._skd_losses(features, student_rec, teacher_rec))
         return losses
 
     def _selector_losses(self, images, targets, decision, teacher_logits, text_targets, image_index):
-        """Accuracy at every candidate scale (student without grad) and the FLOPs cost of the chosen one."""
+        """
+        Accuracy at every candidate scale and the FLOPs cost of the chosen one. The student reads each scale
+        without grad and in eval mode: its BatchNorm statistics follow only the scales it trains at.
+        """
         heads = self.student.roi_heads
         per_scale = []
-        with torch.no_grad():
+        with torch.no_grad(), inference_mode_of(self.student):
             for s in self.scales:
-                lr_images, lr_targets = self._low_resolution(images, [s] * len(targets), targets)
-                features = self.student.backbone(lr_images.tensor)
-                per_scale.append(heads.forward_text_train(features, lr_targets)[0].logits)
+                scales = [s] * len(targets)
+                lr_images, lr_targets = self._low_resolution(images, scales, targets)
+                features = recognition_features(self.student, lr_images.tensor)
+                per_scale.append(heads.forward_text_train(features, lr_targets, input_scales=scales)[0].logits)
         accuracy = selector_accuracy_loss(
             torch.stack(per_scale), teacher_logits, text_targets, decision.onehot, image_index, self.accuracy_mode
         )
@@ -258,11 +268,12 @@ class DLDTextSpotter(nn.Module):
         ).to(decision.onehot)
         return {"loss_selector_accuracy": accuracy, "loss_selector_cost": selector_cost_loss(decision.onehot, cost, self.gamma)}
 
-    def _skd_losses(self, features, lr_targets, teacher_rec) -> Dict[str, torch.Tensor]:
+    def _skd_losses(self, features, student_rec, teacher_rec) -> Dict[str, torch.Tensor]:
         heads = self.student.roi_heads
-        student_rec, _ = heads.forward_text_train(features, lr_targets)
-        if student_rec.context.shape[0] == 0:
-            zero = sum(f.sum() for f in features.values()) * 0.0
+        weights = (self.roi_weight, self.context_weight, self.seq_weight)
+        if student_rec.context.shape[0] == 0 or not any(weights):
+            # No legible word, or DRS without SKD (the ablation): no teacher beams to search.
+            zero = sum(f.sum() for f in features.values()) * 0.0 + student_rec.context.sum() * 0.0
             return {"loss_kd_roi": zero, "loss_kd_context": zero, "loss_kd_seq": zero}
         with torch.no_grad():
             sequences, log_probs = self.teacher.roi_heads.text_head.decoder.beam_search(
@@ -283,20 +294,31 @@ class DLDTextSpotter(nn.Module):
     def inference(self, batched_inputs: List[Dict]) -> List[Dict]:
         start = synchronized_clock(self.device)
         images = self.student.preprocess_image(batched_inputs)
-        decision = self.selector(images.tensor, images.image_sizes)
+        decision = self.selector(images.tensor, images.image_sizes, cost=self.test_cost(images.image_sizes))
         scales = [self.scales[i] for i in decision.index.tolist()]
         lr_images, _ = self._low_resolution(images, scales)
         features = self.student.backbone(lr_images.tensor)
         proposals, _ = self.student.proposal_generator(lr_images, features, None)
-        results, _ = self.student.roi_heads(lr_images, features, proposals, None)
+        results, _ = self.student.roi_heads(lr_images, features, proposals, None, input_scales=scales)
         outputs = self.student.postprocess_words(results, batched_inputs, images.image_sizes)
         seconds = (synchronized_clock(self.device) - start) / max(len(outputs), 1)
-        for out, s, (h, w) in zip(outputs, scales, images.image_sizes):
+        for out, s, (h, w), p, r in zip(outputs, scales, images.image_sizes, proposals, results):
             out["selected_scale"] = s
             if self.flops_table.model is not None:
-                out["gflops"] = self.selector_gflops(h, w) + self.flops_table.student_gflops(h, w, s)
+                selector = self.selector_gflops(h, w)
+                cost = self.flops_table.output_cost(h, w, s, len(p), len(r))
+                out.update({k: selector + v for k, v in cost.items()})
             out["inference_time_s"] = seconds
         return outputs
+
+    def test_cost(self, image_sizes: List[Tuple[int, int]]) -> Optional[torch.Tensor]:
+        """
+        [B, K] normalised cost T_k / T_teacher of each candidate scale per image, for the selector's test-time
+        cost bias (MODEL.DLD.SELECTOR.TEST_COST_BIAS); None when the bias is 0 (nothing is measured).
+        """
+        if not getattr(self.selector, "test_cost_bias", 0.0):
+            return None
+        return torch.stack([self.flops_table.normalized_cost(h, w) for h, w in image_sizes]).to(self.device)
 
     def selector_gflops(self, height: int, width: int) -> float:
         """GFLOPs of the selector's decision on an (h, w) image (the student table's unit), counted once per size."""

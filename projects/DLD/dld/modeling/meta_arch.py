@@ -32,8 +32,10 @@ class TextSpotterRCNN(GeneralizedRCNN):
 
     With `fixed_scale` s != 1 ("vanilla multi-scale" at test), each preprocessed image is resized by s before
     the backbone exactly as DLD's student input is (:func:`dld.modeling.lowres.resize_images`), and the words
-    are mapped back to the original image. `gflops` is the fvcore count of the model at the size it ran
-    (cached per padded size); `inference_time_s` the wall time of the batch's inference divided by its size.
+    are mapped back to the original image. `gflops` is the fvcore count of the whole model at the size it ran
+    with the image's real proposal and detection counts, `gflops_backbone` that of backbone + FPN + RPN (the
+    paper's measure; :class:`dld.modeling.cost.FlopsTable`); `inference_time_s` the wall time of the batch's
+    inference divided by its size.
     """
 
     @configurable
@@ -110,24 +112,26 @@ class TextSpotterRCNN(GeneralizedRCNN):
         if self.fixed_scale != 1.0:
             net_images = resize_images(images, [self.fixed_scale] * len(images), self.backbone.size_divisibility)
         features = self.backbone(net_images.tensor)
+        input_scales = [self.fixed_scale] * len(images)
         if detected_instances is None:
             if self.proposal_generator is not None:
                 proposals, _ = self.proposal_generator(net_images, features, None)
             else:
                 proposals = [x["proposals"].to(self.device) for x in batched_inputs]
-            results, _ = self.roi_heads(net_images, features, proposals, None)
+            results, _ = self.roi_heads(net_images, features, proposals, None, input_scales=input_scales)
         else:
             if self.fixed_scale != 1.0:
                 raise ValueError("detected_instances are in input-image coordinates: use them with fixed_scale 1.0")
             detected_instances = [x.to(self.device) for x in detected_instances]
             results = self.roi_heads.forward_with_given_boxes(features, detected_instances)
+            proposals = [[] for _ in results]  # the box head did not run
         if not do_postprocess:
             return results
         outputs = self.postprocess_words(results, batched_inputs, images.image_sizes)
         seconds = (synchronized_clock(self.device) - start) / max(len(outputs), 1)
-        for out, (h, w) in zip(outputs, images.image_sizes):
+        for out, (h, w), p, r in zip(outputs, images.image_sizes, proposals, results):
             out["selected_scale"] = self.fixed_scale
-            out["gflops"] = self.flops_table.student_gflops(h, w, self.fixed_scale)
+            out.update(self.flops_table.output_cost(h, w, self.fixed_scale, len(p), len(r)))
             out["inference_time_s"] = seconds
         return outputs
 

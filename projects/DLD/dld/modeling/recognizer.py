@@ -2,7 +2,8 @@
 The recognition branch of the spotter (reference spec §1.5): mask-guided RoI features from P2, a light CNN,
 a BiLSTM encoder and an additive-attention LSTM decoder with greedy and beam-search decoding.
 """
-from typing import List, Tuple
+import math
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -39,35 +40,48 @@ class MaskedRoIExtractor(nn.Module):
         self.mask_threshold = mask_threshold
 
     def forward(
-        self, feature: torch.Tensor, boxes: List[torch.Tensor], masks: List[torch.Tensor]
+        self,
+        feature: torch.Tensor,
+        boxes: List[torch.Tensor],
+        masks: List[torch.Tensor],
+        input_scales: Optional[Sequence[float]] = None,
     ) -> torch.Tensor:
         """
         Args:
             feature: [B, C, H, W] feature map of the batch (P2).
             boxes: per image, [n_i, 4] XYXY boxes in input-image pixels.
             masks: per image, [n_i, M, M] masks relative to their boxes (probabilities or 0/1).
+            input_scales: per image, the scale s of the input against the original image (None: all 1). The
+                region read is the reference's one at scale 1 (the box grown by one cell and truncated to whole
+                cells, in the original image's cells), mapped to the input at s and read with bilinear sampling
+                at fractional cell positions: a low-resolution student reads what the teacher reads. At s = 1
+                this is exactly the reference's integer crop.
 
         Returns:
             [sum n_i, channels, out_h, out_w] masked RoI features, in the order of `boxes`.
         """
         fmap = self.conv(feature)
         height, width = fmap.shape[-2:]
-        regions = []  # (image index, grid box, box) per instance
+        regions = []  # (image index, grid box, box, fractional region within the grid box) per instance
         for b, boxes_b in enumerate(boxes):
+            s = 1.0 if input_scales is None else float(input_scales[b])
             for x1, y1, x2, y2 in boxes_b.detach().to("cpu", torch.float64).tolist():
-                # ±1 cell of context around the box, truncated to int, as the reference does.
-                gx1 = min(max(int(x1 / self.stride - 1), 0), width)
-                gy1 = min(max(int(y1 / self.stride - 1), 0), height)
-                gx2 = min(max(int(x2 / self.stride + 1), 0), width)
-                gy2 = min(max(int(y2 / self.stride + 1), 0), height)
-                regions.append((b, (gx1, gy1, gx2, gy2), (x1, y1, x2, y2)))
+                # ±1 cell of context around the box, truncated to int, as the reference does, at scale 1.
+                rx1 = min(max(int(x1 / s / self.stride - 1) * s, 0.0), width)
+                ry1 = min(max(int(y1 / s / self.stride - 1) * s, 0.0), height)
+                rx2 = min(max(int(x2 / s / self.stride + 1) * s, 0.0), width)
+                ry2 = min(max(int(y2 / s / self.stride + 1) * s, 0.0), height)
+                gx1, gy1 = int(math.floor(rx1 + 1e-9)), int(math.floor(ry1 + 1e-9))
+                gx2, gy2 = int(math.ceil(rx2 - 1e-9)), int(math.ceil(ry2 - 1e-9))
+                region = (rx1 - gx1, ry1 - gy1, rx2 - rx1, ry2 - ry1)
+                regions.append((b, (gx1, gy1, gx2, gy2), (x1, y1, x2, y2), region))
         out = fmap.new_zeros((len(regions), fmap.shape[1]) + self.output_size)
         if not regions:
             return out
         all_masks = torch.cat([m.reshape(-1, *m.shape[-2:]) for m in masks]).to(fmap.device)
         # Degenerate boxes keep zero features (the reference crashes on them).
         valid = [
-            i for i, (_, (gx1, gy1, gx2, gy2), (x1, y1, x2, y2)) in enumerate(regions)
+            i for i, (_, (gx1, gy1, gx2, gy2), (x1, y1, x2, y2), _) in enumerate(regions)
             if gx2 > gx1 and gy2 > gy1 and x2 > x1 and y2 > y1
         ]
         for chunk in self._chunks_by_size(valid, regions, fmap.shape[1]):
@@ -107,6 +121,7 @@ class MaskedRoIExtractor(nn.Module):
         height, width = fmap.shape[-2:]
         out_h, out_w = self.output_size
         grid_boxes = torch.tensor([r[1] for r in regions], device=device)
+        off_x, off_y, ext_w, ext_h = torch.tensor([r[3] for r in regions], device=device, dtype=torch.float64).unbind(1)
         boxes = torch.tensor([r[2] for r in regions], device=device, dtype=torch.float32)
         image_index = torch.tensor([r[0] for r in regions], device=device)
         gx1, gy1, gx2, gy2 = grid_boxes.unbind(1)
@@ -131,19 +146,23 @@ class MaskedRoIExtractor(nn.Module):
         crop_mask = (sampled[:, 0] >= self.mask_threshold) & inside
         crops = crops * crop_mask[:, None].to(dtype)
 
-        # Source coordinates of F.interpolate(align_corners=False), clamped to each crop's own extent.
-        def source(index, out_size, in_size):
-            return ((index.float()[None] + 0.5) * in_size.float()[:, None] / out_size - 0.5).clamp(min=0).minimum(
-                (in_size - 1).float()[:, None]
-            )
+        # Source coordinates of F.interpolate(align_corners=False) over the region (the whole crop at scale 1),
+        # clamped to the crop's own cells.
+        def source(index, out_size, offset, extent, in_size):
+            pos = offset[:, None] + (index.double()[None] + 0.5) * extent[:, None] / out_size - 0.5
+            return pos.clamp(min=0).minimum((in_size - 1).double()[:, None]).float()
 
         oi = torch.arange(out_h, device=device)
         oj = torch.arange(out_w, device=device)
-        vertical = (hs.float() > self.vertical_ratio * ws.float())[:, None, None]
+        vertical = (ext_h > self.vertical_ratio * ext_w)[:, None, None]
         # Horizontal: output row i reads crop row f(i), column j reads crop column f(j).
         # Vertical (transposed): output row i reads crop column f(i), column j reads crop row f(j).
-        sy = torch.where(vertical, source(oj, out_w, hs)[:, None, :], source(oi, out_h, hs)[:, :, None])
-        sx = torch.where(vertical, source(oi, out_h, ws)[:, :, None], source(oj, out_w, ws)[:, None, :])
+        sy = torch.where(
+            vertical, source(oj, out_w, off_y, ext_h, hs)[:, None, :], source(oi, out_h, off_y, ext_h, hs)[:, :, None]
+        )
+        sx = torch.where(
+            vertical, source(oi, out_h, off_x, ext_w, ws)[:, :, None], source(oj, out_w, off_x, ext_w, ws)[:, None, :]
+        )
         sy, sx = sy.expand(-1, out_h, out_w), sx.expand(-1, out_h, out_w)
         grid = torch.stack([(2 * sx + 1) / max_w - 1, (2 * sy + 1) / max_h - 1], dim=-1)
         return F.grid_sample(crops, grid.to(dtype), mode="bilinear", align_corners=False)

@@ -1,7 +1,7 @@
 """TextROIHeads: Mask R-CNN's StandardROIHeads plus the attention recognition branch."""
 import logging
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -105,18 +105,34 @@ class TextRecognitionHead(nn.Module):
         }
 
     def encode(
-        self, feature: torch.Tensor, boxes: List[torch.Tensor], masks: List[torch.Tensor]
+        self,
+        feature: torch.Tensor,
+        boxes: List[torch.Tensor],
+        masks: List[torch.Tensor],
+        input_scales: Optional[Sequence[float]] = None,
     ) -> RecognitionOutputs:
-        """`masks` guide the feature path only; the image path reads the whole (grown) box."""
-        roi_features = self.extractor(feature, boxes) if self.from_image else self.extractor(feature, boxes, masks)
+        """
+        `masks` guide the feature path only; the image path reads the whole (grown) box. `input_scales`: per
+        image, the scale of the network's input against the original image (None: 1), so that the feature
+        path's context margin covers the same part of the original image at every scale.
+        """
+        if self.from_image:
+            roi_features = self.extractor(feature, boxes)
+        else:
+            roi_features = self.extractor(feature, boxes, masks, input_scales)
         context = self.sequence_encoder(self.cnn(roi_features))
         return RecognitionOutputs(roi_features=roi_features, context=context)
 
     def forward_train(
-        self, feature: torch.Tensor, boxes: List[torch.Tensor], masks: List[torch.Tensor], targets: torch.Tensor
+        self,
+        feature: torch.Tensor,
+        boxes: List[torch.Tensor],
+        masks: List[torch.Tensor],
+        targets: torch.Tensor,
+        input_scales: Optional[Sequence[float]] = None,
     ) -> RecognitionOutputs:
         """Teacher-forced pass on `targets` ([N, S] token ids, rows in the order of `boxes`)."""
-        outputs = self.encode(feature, boxes, masks)
+        outputs = self.encode(feature, boxes, masks, input_scales)
         outputs.logits = self.decoder(outputs.context, targets)
         return outputs
 
@@ -229,26 +245,83 @@ class TextROIHeads(StandardROIHeads):
         features: Dict[str, torch.Tensor],
         proposals: List[Instances],
         targets: Optional[List[Instances]] = None,
+        input_scales: Optional[Sequence[float]] = None,
     ):
+        """
+        StandardROIHeads' forward plus recognition. `input_scales`: per image, the scale of the network's input
+        against the original image (None: 1; see :meth:`TextRecognitionHead.encode`).
+        """
         if not self.training:
-            return super().forward(images, features, proposals, targets)
-        proposals, losses = super().forward(images, features, proposals, targets)
-        losses.update(self.text_losses(features, targets))
+            instances = self._forward_box(features, proposals)
+            return self.forward_with_given_boxes(features, instances, input_scales), {}
+        proposals, losses, _ = self.forward_train_with_recognition(images, features, proposals, targets, input_scales)
         return proposals, losses
 
-    def text_losses(self, features: Dict[str, torch.Tensor], targets: List[Instances]) -> Dict[str, torch.Tensor]:
+    def forward_train_with_recognition(
+        self,
+        images: ImageList,
+        features: Dict[str, torch.Tensor],
+        proposals: List[Instances],
+        targets: List[Instances],
+        input_scales: Optional[Sequence[float]] = None,
+    ) -> Tuple[List[Instances], Dict[str, torch.Tensor], RecognitionOutputs]:
+        """The training forward, plus the recognition outputs of the ground-truth words (for distillation)."""
+        proposals, losses = super().forward(images, features, proposals, targets)
+        text_losses, outputs = self.text_losses_and_outputs(features, targets, input_scales)
+        losses.update(text_losses)
+        return proposals, losses, outputs
+
+    def text_losses(
+        self,
+        features: Dict[str, torch.Tensor],
+        targets: List[Instances],
+        input_scales: Optional[Sequence[float]] = None,
+    ) -> Dict[str, torch.Tensor]:
         """Weighted recognition losses (`loss_rec`, and `loss_rec_ctc` when on) on the ground-truth words."""
-        outputs, text_targets = self.forward_text_train(features, targets, self.jitter_copies)
+        return self.text_losses_and_outputs(features, targets, input_scales)[0]
+
+    def text_losses_and_outputs(
+        self,
+        features: Dict[str, torch.Tensor],
+        targets: List[Instances],
+        input_scales: Optional[Sequence[float]] = None,
+    ) -> Tuple[Dict[str, torch.Tensor], RecognitionOutputs]:
+        """
+        :meth:`text_losses`, and the recognition outputs of the ground-truth words themselves (without their
+        jittered copies), in the order of :meth:`forward_text_train` without jitter: what distillation needs,
+        without a second pass.
+        """
+        outputs, text_targets = self.forward_text_train(features, targets, self.jitter_copies, input_scales)
         losses = {"loss_rec": self.text_loss_weight * self.text_head.loss(outputs.logits, text_targets)}
         if self.text_head.ctc_classifier is not None:
             losses["loss_rec_ctc"] = self.text_head.ctc_loss_weight * self.text_head.ctc_loss(
                 outputs.context, text_targets
             )
-        return losses
+        if self.jitter_copies > 0:
+            rows = self.original_rows(targets, self.jitter_copies).to(outputs.context.device)
+            outputs = RecognitionOutputs(
+                roi_features=outputs.roi_features[rows], context=outputs.context[rows], logits=outputs.logits[rows]
+            )
+        return losses, outputs
 
-    def forward_with_given_boxes(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
+    @staticmethod
+    def original_rows(targets: List[Instances], jitter_copies: int) -> torch.Tensor:
+        """Rows of the ground-truth words among `recognition_inputs(targets, jitter_copies)`' rows."""
+        rows, offset = [], 0
+        for t in targets:
+            n = int((t.gt_texts != CharsetEncoder.PAD).any(dim=1).sum())
+            rows.append(torch.arange(offset, offset + n))
+            offset += n * (jitter_copies + 1)
+        return torch.cat(rows) if rows else torch.zeros((0,), dtype=torch.long)
+
+    def forward_with_given_boxes(
+        self,
+        features: Dict[str, torch.Tensor],
+        instances: List[Instances],
+        input_scales: Optional[Sequence[float]] = None,
+    ):
         instances = super().forward_with_given_boxes(features, instances)
-        return self._forward_text_inference(features, instances)
+        return self._forward_text_inference(features, instances, input_scales)
 
     def recognition_inputs(
         self, targets: List[Instances], jitter_copies: int = 0
@@ -283,7 +356,11 @@ class TextROIHeads(StandardROIHeads):
         return torch.cat([boxes, jittered])
 
     def forward_text_train(
-        self, features: Dict[str, torch.Tensor], targets: List[Instances], jitter_copies: int = 0
+        self,
+        features: Dict[str, torch.Tensor],
+        targets: List[Instances],
+        jitter_copies: int = 0,
+        input_scales: Optional[Sequence[float]] = None,
     ) -> Tuple[RecognitionOutputs, torch.Tensor]:
         """Teacher-forced recognition on the encodable ground-truth words; returns outputs and targets."""
         boxes, masks, text_targets = self.recognition_inputs(targets, jitter_copies)
@@ -291,14 +368,21 @@ class TextROIHeads(StandardROIHeads):
         steps = int((text_targets != CharsetEncoder.PAD).sum(dim=1).max()) if len(text_targets) else 1
         text_targets = text_targets[:, : max(steps, 1)]
         feature = features[self.text_in_feature]
-        outputs = self.text_head.forward_train(feature, boxes, masks, text_targets.to(feature.device))
+        outputs = self.text_head.forward_train(
+            feature, boxes, masks, text_targets.to(feature.device), input_scales
+        )
         return outputs, text_targets.to(feature.device)
 
-    def _forward_text_inference(self, features: Dict[str, torch.Tensor], instances: List[Instances]):
+    def _forward_text_inference(
+        self,
+        features: Dict[str, torch.Tensor],
+        instances: List[Instances],
+        input_scales: Optional[Sequence[float]] = None,
+    ):
         feature = features[self.text_in_feature]
         boxes = [x.pred_boxes.tensor for x in instances]
         masks = [x.pred_masks[:, 0] if x.has("pred_masks") else self._full_box_masks(x) for x in instances]
-        outputs = self.text_head.encode(feature, boxes, masks)
+        outputs = self.text_head.encode(feature, boxes, masks, input_scales)
         ids, log_probs = self.text_head.recognize(outputs.context, self.beam_width)
         scores = self.text_head.text_scores(ids, log_probs, outputs.context.shape[1])
         start = 0

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CTCDecoder", "ctc_loss_on_tokens"]
+__all__ = ["CTCDecoder", "collapse_best_paths", "ctc_loss_on_tokens"]
 
 
 def ctc_loss_on_tokens(log_probs: torch.Tensor, targets: torch.Tensor, blank: int = 0) -> torch.Tensor:
@@ -23,6 +23,24 @@ def ctc_loss_on_tokens(log_probs: torch.Tensor, targets: torch.Tensor, blank: in
     input_lengths = torch.full((columns.shape[1],), columns.shape[0], dtype=torch.long)
     flat = chars[valid][chars[valid] > 0]
     return F.ctc_loss(columns, flat, input_lengths, lengths[valid], blank=blank, zero_infinity=True)
+
+
+def collapse_best_paths(paths: torch.Tensor, num_steps: int, blank: int = 0, eos: int = 1) -> torch.Tensor:
+    """
+    CTC best paths [N, T] (one class per column) → sequences [N, num_steps] in the attention decoder's format:
+    repeats merged, blanks (and [s]) dropped, at most num_steps - 1 characters, then [s], then padding (0).
+    """
+    n = paths.shape[0]
+    ids = paths.new_zeros((n, num_steps))
+    for i, path in enumerate(paths.tolist()):
+        chars, prev = [], blank
+        for k in path:
+            if k != prev and k != blank and k != eos:
+                chars.append(k)
+            prev = k
+        chars = chars[: num_steps - 1] + [eos]
+        ids[i, : len(chars)] = torch.as_tensor(chars, dtype=ids.dtype)
+    return ids
 
 
 class CTCDecoder(nn.Module):
@@ -50,17 +68,7 @@ class CTCDecoder(nn.Module):
 
     def _to_sequences(self, paths: torch.Tensor) -> torch.Tensor:
         """Best paths [N, T] → collapsed sequences [N, num_steps] ending in [s]."""
-        n = paths.shape[0]
-        ids = paths.new_zeros((n, self.num_steps))
-        for i, path in enumerate(paths.tolist()):
-            chars, prev = [], self.blank
-            for k in path:
-                if k != prev and k != self.blank and k != self.eos:
-                    chars.append(k)
-                prev = k
-            chars = chars[: self.num_steps - 1] + [self.eos]
-            ids[i, : len(chars)] = torch.as_tensor(chars, dtype=ids.dtype)
-        return ids
+        return collapse_best_paths(paths, self.num_steps, self.blank, self.eos)
 
     @torch.no_grad()
     def greedy(self, context: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -19,7 +19,9 @@ __all__ = [
     "build_selector",
     "ResolutionSelector",
     "SelectorOutput",
+    "biased_choice",
     "gumbel_temperature",
+    "make_thumbnails",
     "thumbnail_size",
 ]
 
@@ -57,6 +59,42 @@ def thumbnail_size(height: int, width: int, input_size: int) -> Tuple[int, int]:
         return int(height), int(width)
     ratio = input_size / max(height, width)
     return max(1, int(round(height * ratio))), max(1, int(round(width * ratio)))
+
+
+def make_thumbnails(
+    images: torch.Tensor, image_sizes: List[Tuple[int, int]], input_size: int, size_divisibility: int = 32
+) -> List[torch.Tensor]:
+    """
+    Per image, its [1, C, h', w'] thumbnail: the image cropped to its own size in `image_sizes` (without the
+    batch padding), resized (bilinear, antialiased) so that its longer side is `input_size` and zero-padded to a
+    multiple of `size_divisibility`. The selector's input, in eager inference and in the ONNX runner alike.
+    """
+    d = size_divisibility
+    thumbs = []
+    for image, (h, w) in zip(images, image_sizes):
+        h, w = int(h), int(w)
+        x = image[None, :, :h, :w]
+        th, tw = thumbnail_size(h, w, input_size)
+        if (th, tw) != (h, w):
+            x = F.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False, antialias=True)
+        ph, pw = int(math.ceil(th / d) * d), int(math.ceil(tw / d) * d)
+        thumbs.append(F.pad(x, (0, pw - tw, 0, ph - th)))
+    return thumbs
+
+
+def biased_choice(logits: torch.Tensor, cost: Optional[torch.Tensor] = None, bias: float = 0.0) -> torch.Tensor:
+    """
+    The test-time decision: argmax_k (logits[:, k] - bias · cost[:, k]). `logits` and `cost` are [B, K] (cost:
+    each candidate's normalised cost T_k / T_teacher for that image; a [K] row is broadcast); bias 0 is the
+    plain argmax whatever the cost. For any image, a larger bias never picks a costlier candidate.
+    """
+    if bias < 0:
+        raise ValueError(f"the test-time cost bias must be >= 0, got {bias}")
+    if bias == 0:
+        return logits.argmax(dim=1)
+    if cost is None:
+        raise ValueError(f"a test-time cost bias of {bias} needs each candidate's normalised cost")
+    return (logits - float(bias) * cost.to(logits)).argmax(dim=1)
 
 
 @dataclass
@@ -100,7 +138,8 @@ class ResolutionSelector(nn.Module):
 
     Training: hard Gumbel-softmax at temperature `temperature(iteration)`; the forward decision is one-hot
     and the gradient is the soft sample's (straight-through). Test: argmax of the logits (deterministic;
-    `test_sampling=True` restores the reference's Gumbel sample at τ = 1).
+    `test_sampling=True` restores the reference's Gumbel sample at τ = 1), or with `test_cost_bias` λ > 0 the
+    argmax of logits − λ · normalised cost (:func:`biased_choice`; the caller passes the cost).
     """
 
     size_divisibility = 32
@@ -116,6 +155,7 @@ class ResolutionSelector(nn.Module):
         tau_decay: float = 0.965,
         iters_per_epoch: int = 395,
         test_sampling: bool = False,
+        test_cost_bias: float = 0.0,
         in_channels: int = 3,
     ):
         super().__init__()
@@ -127,6 +167,9 @@ class ResolutionSelector(nn.Module):
         self.tau_decay = float(tau_decay)
         self.iters_per_epoch = int(iters_per_epoch)
         self.test_sampling = bool(test_sampling)
+        if test_cost_bias < 0:
+            raise ValueError(f"MODEL.DLD.SELECTOR.TEST_COST_BIAS must be >= 0, got {test_cost_bias}")
+        self.test_cost_bias = float(test_cost_bias)
         c = int(base_channels)
         self.conv1 = nn.Conv2d(in_channels, c, 7, 2, 3, bias=True)
         self.bn1 = nn.BatchNorm2d(c)
@@ -148,6 +191,7 @@ class ResolutionSelector(nn.Module):
             "tau_decay": sel.TEMPERATURE_DECAY,
             "iters_per_epoch": sel.ITERS_PER_EPOCH,
             "test_sampling": sel.TEST_SAMPLING,
+            "test_cost_bias": sel.TEST_COST_BIAS,
         }
 
     @property
@@ -168,17 +212,7 @@ class ResolutionSelector(nn.Module):
         """
         if image_sizes is None:
             image_sizes = [tuple(images.shape[-2:])] * images.shape[0]
-        d = self.size_divisibility
-        thumbs = []
-        for image, (h, w) in zip(images, image_sizes):
-            h, w = int(h), int(w)
-            x = image[None, :, :h, :w]
-            th, tw = thumbnail_size(h, w, self.input_size)
-            if (th, tw) != (h, w):
-                x = F.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False, antialias=True)
-            ph, pw = int(math.ceil(th / d) * d), int(math.ceil(tw / d) * d)
-            thumbs.append(F.pad(x, (0, pw - tw, 0, ph - th)))
-        return thumbs
+        return make_thumbnails(images, image_sizes, self.input_size, self.size_divisibility)
 
     def predict_logits(
         self, images: torch.Tensor, image_sizes: Optional[List[Tuple[int, int]]] = None
@@ -211,6 +245,7 @@ class ResolutionSelector(nn.Module):
         images: torch.Tensor,
         image_sizes: Optional[List[Tuple[int, int]]] = None,
         iteration: Optional[int] = None,
+        cost: Optional[torch.Tensor] = None,
     ) -> SelectorOutput:
         """
         Args:
@@ -218,6 +253,7 @@ class ResolutionSelector(nn.Module):
             image_sizes: per image, its (h, w) inside the padded batch; None: the whole tensor.
             iteration: training iteration for the temperature schedule; None reads the current
                 Detectron2 EventStorage (0 outside a trainer). Unused at test.
+            cost: [B, K] normalised cost of each candidate per image; needed at test when `test_cost_bias` > 0.
         """
         logits = self.predict_logits(images, image_sizes)
         tau = None
@@ -231,7 +267,7 @@ class ResolutionSelector(nn.Module):
             if self.test_sampling:
                 index = F.gumbel_softmax(logits, tau=1.0, hard=True).argmax(dim=1)
             else:
-                index = logits.argmax(dim=1)
+                index = biased_choice(logits, cost, self.test_cost_bias)
             onehot = F.one_hot(index, self.num_scales).to(logits.dtype)
         scales = self.scale_values.to(logits.device)[index]
         return SelectorOutput(logits=logits, onehot=onehot, index=index, scales=scales, temperature=tau)

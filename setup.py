@@ -26,5 +26,8 @@ setup(
     packages=find_packages("projects/DLD"),
     python_requires=">=3.10",
     install_requires=requirements("requirements.txt"),
-    extras_require={"test": requirements("requirements-dev.txt")},
+    extras_require={
+        "test": requirements("requirements-dev.txt") + requirements("requirements-export.txt"),
+        "export": requirements("requirements-export.txt"),
+    },
 )

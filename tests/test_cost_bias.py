@@ -95,3 +95,20 @@ def test_dld_model_zero_bias_reproduces_the_selections_and_a_large_bias_picks_ch
             index = model.selector(images.tensor, images.image_sizes, cost=cost).index
             assert torch.equal(index, biased_choice(model.selector.predict_logits(images.tensor, images.image_sizes), cost, bias))
         assert bool((index == 1).all())  # the largest bias: the cheapest scale everywhere
+
+
+def test_accuracy_plot_draws_a_bias_sweep_as_one_curve(tmp_path):
+    from dld.utils.report_plots import plot_accuracy_vs_cost
+
+    rows = [
+        {"name": "teacher x1", "gflops": 3.0, "e2e_hmean": 50.0, "det_hmean": 80.0},
+        {"name": "teacher x0.5", "gflops": 1.5, "e2e_hmean": 30.0, "det_hmean": 70.0},
+        {"name": "DLD (gamma=0.1)", "gflops": 2.2, "e2e_hmean": 45.0, "det_hmean": 78.0},
+        {"name": "DLD (gamma=0.1) lambda=5", "gflops": 1.9, "e2e_hmean": 41.0, "det_hmean": 76.0,
+         "curve": "DLD (gamma=0.1)"},
+        {"name": "DLD (gamma=0.1) lambda=20", "gflops": 1.6, "e2e_hmean": 35.0, "det_hmean": 72.0,
+         "curve": "DLD (gamma=0.1)"},
+    ]
+    path = tmp_path / "plot.png"
+    plot_accuracy_vs_cost(rows, str(path))
+    assert path.stat().st_size > 1000

@@ -15,6 +15,11 @@ of a run (CUDA: max_memory_allocated; CPU: growth of the process's RSS). Prints 
 The arguments are tools/dld_table.py's (--max-images: the first K images, default 8; --output-dir default
 output/benchmark) plus the timing's. --opts are applied to every model's config. Set OMP_NUM_THREADS to fix the
 number of CPU threads.
+
+--onnx adds, for every model on the CPU, the same images and batch sizes through its ONNX export (written to
+<output-dir>/onnx/ by dld.export.export_onnx; the teacher is exported once and run at each fixed scale) served by
+onnxruntime (dld.export.OnnxTextSpotter, images one by one): rows "cpu (onnxruntime)". Needs
+requirements-export.txt.
 """
 import argparse
 import json
@@ -54,7 +59,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--devices", nargs="+", choices=["cpu", "cuda"], default=None,
         help="where to run (default: cpu, and cuda when torch.cuda.is_available())",
     )
+    parser.add_argument(
+        "--onnx", action="store_true",
+        help="also each model exported to ONNX (tools/export_model.py, into <output-dir>/onnx/) and run with "
+        "onnxruntime on the CPU: rows 'cpu (onnxruntime)' beside the eager ones, same images and scales",
+    )
+    parser.add_argument(
+        "--onnx-threads", type=int, default=0, help="onnxruntime intra-op threads (0: as many as torch uses)"
+    )
     return parser
+
+
+def onnx_rows(args, name: str, cfg: CfgNode, model, inputs, eager_rows, exports: Dict[str, str]) -> List[Dict]:
+    """
+    Rows of `model` exported to ONNX and served by dld.export.OnnxTextSpotter on the same inputs and batch sizes.
+    A plain spotter is exported once and run at each fixed scale; GFLOPs are the eager row's (same scales).
+    """
+    from dld.export import OnnxTextSpotter, export_onnx
+
+    is_dld = isinstance(model, DLDTextSpotter)
+    key = name if is_dld else f"spotter:{args.teacher_weights}"
+    if key not in exports:
+        exports[key] = os.path.join(args.output_dir, "onnx", name.replace(" ", "_") if is_dld else "teacher")
+        export_onnx(model, cfg, exports[key], inputs[0])
+    threads = args.onnx_threads or torch.get_num_threads()
+    runner = OnnxTextSpotter(exports[key], fixed_scale=None if is_dld else cfg.TEST.FIXED_SCALE, threads=threads)
+    rows = []
+    for eager, row in zip(eager_rows, benchmark_model(runner, inputs, args.batch_sizes, args.warmup, args.runs)):
+        if row["mean_scale"] == eager["mean_scale"]:
+            row["gflops"] = eager["gflops"]
+        rows.append({"name": name, "device": "cpu (onnxruntime)", **row})
+    return rows
 
 
 def model_runs(args: argparse.Namespace) -> List[Tuple[str, CfgNode, str]]:
@@ -82,7 +117,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     if not dicts:
         raise ValueError(f"dataset {args.dataset!r} has no images")
 
-    rows = []
+    rows, exports = [], {}
     for name, cfg, weights in model_runs(args):
         mapper = TextDatasetMapper(cfg, is_train=False)
         inputs = [mapper(d) for d in dicts]
@@ -93,8 +128,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             model = build_model_from_config(cfg, weights)
             if isinstance(model, DLDTextSpotter):
                 model.teacher.to("cpu")  # unused at inference: keep its weights out of the device's peak memory
-            for row in benchmark_model(model, inputs, args.batch_sizes, args.warmup, args.runs):
-                rows.append({"name": name, "device": device, **row})
+            eager_rows = benchmark_model(model, inputs, args.batch_sizes, args.warmup, args.runs)
+            rows += [{"name": name, "device": device, **row} for row in eager_rows]
+            if args.onnx and device == "cpu":
+                rows += onnx_rows(args, name, cfg, model, inputs, eager_rows, exports)
             del model
             if device == "cuda":
                 torch.cuda.empty_cache()

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-images", type=int, default=0, help="evaluate only the first N images (0: all)")
     parser.add_argument("--report-dir", default="", help="also write the report with its plots there")
     parser.add_argument(
+        "--bias-sweep", type=float, nargs="*", default=[], metavar="LAMBDA",
+        help="also evaluate the first DLD model at these test-time cost biases (MODEL.DLD.SELECTOR.TEST_COST_BIAS): "
+        "rows '<name> lambda=<λ>', drawn as one curve on the accuracy-against-GFLOPs plot",
+    )
+    parser.add_argument(
         "--opts", default=[], nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs, at the end"
     )
     return parser
@@ -130,6 +135,12 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     dld_names = _dld_names(dld_cfgs, [c for c, _ in args.dld])
     for name, cfg, (config_file, weights) in zip(dld_names, dld_cfgs, args.dld):
         runs.append((name, cfg, weights))
+    curves = {}  # row name -> the DLD model it sweeps
+    for bias in args.bias_sweep if dld_cfgs else []:
+        cfg = dld_cfgs[0].clone()
+        cfg.MODEL.DLD.SELECTOR.TEST_COST_BIAS = float(bias)
+        curves[f"{dld_names[0]} lambda={bias:g}"] = dld_names[0]
+        runs.append((f"{dld_names[0]} lambda={bias:g}", cfg, args.dld[0][1]))
 
     rows = []
     for name, cfg, weights in runs:
@@ -137,6 +148,8 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
         model = build_model_from_config(cfg, weights)
         metrics = evaluate(cfg, model, args.dataset, args.max_images, os.path.join(args.output_dir, _slug(name)))
         rows.append(table_row(name, metrics))
+        if name in curves:
+            rows[-1]["curve"] = curves[name]
         del model
     json_path, md_path = write_table(rows, args.output_dir)
     print(markdown_table(rows))

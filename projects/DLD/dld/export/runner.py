@@ -119,6 +119,11 @@ class OnnxTextSpotter:
         self.size_divisibility = 32
         self.resize = T.ResizeShortestEdge(self.meta["min_size_test"], self.meta["max_size_test"], "choice")
 
+    @property
+    def device(self) -> torch.device:
+        """Where the runner's inputs and outputs live (onnxruntime runs on the CPU)."""
+        return torch.device("cpu")
+
     # ------------------------------------------------------------------------------------------------ steps
     def preprocess(self, inputs: Dict) -> ImageList:
         """The eager `preprocess_image` of one input dict: normalised and padded."""

@@ -27,7 +27,9 @@ def plot_accuracy_vs_cost(rows: Sequence[Mapping[str, Any]], path: str) -> None:
     End-to-end H-mean (left) and detection H-mean (right) against GFLOPs per image, one point per row of the
     comparison table (rows without GFLOPs are left out). Fixed-scale rows are blue dots labelled by their name
     ("teacher x0.5" shortened to "x0.5"); DLD rows ("DLD..." names) have a marker and colour each, named in the
-    legend, so that their labels never cover the fixed-scale rows they are compared with.
+    legend, so that their labels never cover the fixed-scale rows they are compared with. Rows with a "curve"
+    key (one DLD model at several test-time cost biases λ, tools/dld_table.py --bias-sweep) are joined by a line
+    through that model's own row (λ = 0): what the one model offers over a range of budgets, without retraining.
     """
     fig = Figure(figsize=(11, 4.8))
     dynamic_styles = [("*", "tab:red"), ("P", "tab:orange"), ("X", "tab:purple"), ("D", "tab:brown")]
@@ -36,7 +38,13 @@ def plot_accuracy_vs_cost(rows: Sequence[Mapping[str, Any]], path: str) -> None:
     ):
         points = [r for r in rows if r.get("gflops") is not None and r.get(key) is not None]
         fixed = sorted((r for r in points if not str(r["name"]).startswith("DLD")), key=lambda r: r["gflops"])
-        dynamic = [r for r in points if str(r["name"]).startswith("DLD")]
+        swept = [r for r in points if r.get("curve")]
+        dynamic = [r for r in points if str(r["name"]).startswith("DLD") and not r.get("curve")]
+        for curve in sorted({str(r["curve"]) for r in swept}):
+            line = sorted([r for r in swept if r["curve"] == curve] + [r for r in dynamic if r["name"] == curve],
+                          key=lambda r: r["gflops"])
+            ax.plot([r["gflops"] for r in line], [r[key] for r in line], "-o", color="tab:green", markersize=4,
+                    zorder=2, clip_on=False, label=f"{curve} over the test-time cost bias λ")
         if fixed:
             ax.scatter([r["gflops"] for r in fixed], [r[key] for r in fixed], s=45, color="tab:blue", zorder=3,
                        clip_on=False, label="teacher at a fixed scale" if all(

@@ -1,5 +1,4 @@
 """tools/demo.py: several inputs, distinct picture names, bad images skipped, nothing lost on a crash, video."""
-import importlib.util
 import json
 import logging
 
@@ -7,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
 from reliability_support import CONFIG, TINY
+from test_dld_table import _tool
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -19,10 +18,7 @@ OPTS = ["--opts", *TINY, "MODEL.DEVICE", "cpu"]
 
 @pytest.fixture(scope="module")
 def demo():
-    spec = importlib.util.spec_from_file_location("dld_tools_demo", REPO_ROOT / "tools/demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _tool("demo")
 
 
 def _write_image(path, seed: int, size=(96, 128)) -> str:

@@ -1,5 +1,4 @@
 """tools/evaluate_submission.py: one-line errors, non-UTF-8 and empty submissions, the official single threshold."""
-import importlib.util
 import logging
 import subprocess
 import sys
@@ -8,16 +7,14 @@ import zipfile
 import pytest
 
 from conftest import REPO_ROOT
+from test_dld_table import _tool
 
 TOOL = REPO_ROOT / "tools/evaluate_submission.py"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("dld_tools_evaluate_submission", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _tool("evaluate_submission")
 
 
 def _zip(path, members):

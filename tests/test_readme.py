@@ -1,12 +1,12 @@
 """The README's examples: the paths they use are the ones `make demo` writes, the flags they pass exist."""
 import ast
-import importlib.util
 import re
 import shlex
 
 import pytest
 
 from conftest import REPO_ROOT
+from test_dld_table import _tool as _load_tool
 
 README = (REPO_ROOT / "README.md").read_text()
 # Tools whose parser a README command line is checked against, and the function that builds it.
@@ -33,10 +33,7 @@ def _commands():
 
 def _tool(name: str, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO_ROOT / "tools"))  # benchmark.py and run_dld_demo.py import dld_table
-    spec = importlib.util.spec_from_file_location(f"readme_{name[:-3]}", REPO_ROOT / "tools" / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_tool(name[: -len(".py")])
 
 
 def test_every_flag_of_the_readme_exists(monkeypatch):

@@ -45,6 +45,9 @@ def _session(path: str, threads: int):
     if threads > 0:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    # No busy-waiting of idle worker threads: the selector's and the spotter's sessions run one after the other
+    # and would otherwise spin against each other (and against anything else) on a few cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 

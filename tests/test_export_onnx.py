@@ -225,3 +225,31 @@ def test_onnx_file_without_metadata_or_with_other_inputs_is_refused(tmp_path):
     with pytest.raises(ExportMismatchError, match="graph input names.*pixels"):
         OnnxTextSpotter(str(tmp_path))
     assert decode_metadata({"dld.role": '"spotter"'}, "x") == {"role": "spotter"}
+
+
+def test_exported_dld_with_a_test_time_cost_bias_selects_as_the_eager_model(exported_dld):
+    cfg, model, directory, inputs = exported_dld
+    model.selector.test_cost_bias = 1e4
+    try:
+        eager = _eager(model, inputs)
+    finally:
+        model.selector.test_cost_bias = 0.0
+    exported = OnnxTextSpotter(directory, cost_bias=1e4, threads=1)(inputs)
+    assert [o["selected_scale"] for o in exported] == [o["selected_scale"] for o in eager] == [0.5] * 3
+
+
+def test_fitted_cost_matches_the_flops_table(small_cfg):
+    from dld.export.onnx_export import cost_fit
+    from dld.export.runner import fitted_normalized_cost
+
+    cfg = small_cfg.clone()
+    cfg.MODEL.META_ARCHITECTURE = "DLDTextSpotter"
+    cfg.MODEL.DLD.SCALES = (0.8, 0.5)
+    cfg.MODEL.DLD.SELECTOR.BASE_CHANNELS = 8
+    cfg.MODEL.DLD.TEACHER.WEIGHTS = ""
+    cfg.MODEL.DLD.COST.TYPE = "flops"
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    normalized = fitted_normalized_cost(cost_fit(model), model.scales)
+    for h, w in [(100, 150), (200, 120)]:
+        assert torch.allclose(normalized(h, w), model.flops_table.normalized_cost(h, w), rtol=1e-3)

@@ -19,7 +19,7 @@ from ..modeling.selector import make_thumbnails
 from .metadata import SELECTOR_INPUTS, SELECTOR_OUTPUTS, SPOTTER_INPUTS, encode_metadata, model_metadata
 from .traceable import SPOTTER_OUTPUTS, TraceableSelector, TraceableSpotter, flatten_outputs
 
-__all__ = ["export_onnx", "SPOTTER_FILE", "SELECTOR_FILE", "DEFAULT_OPSET"]
+__all__ = ["cost_fit", "export_onnx", "SPOTTER_FILE", "SELECTOR_FILE", "DEFAULT_OPSET"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,25 @@ def _as_tuple(outputs):
     if isinstance(outputs, torch.Tensor):
         return (outputs,)
     return flatten_outputs(outputs)
+
+
+def cost_fit(model: DLDTextSpotter) -> Dict:
+    """
+    The selector's cost as a function of the student's padded input size, for a runner without the eager model:
+    "power" (s ** 1.5) needs nothing; "flops"/"backbone" GFLOPs are fvcore counts of convolutions over the padded
+    input plus a per-RoI part that does not depend on it, so G(H, W) = area_coef · H · W + const, fitted on two
+    sizes (within about 1e-4 of the count elsewhere).
+    """
+    table = model.flops_table
+    if table.cost_type == "power":
+        return {"cost_type": "power"}
+    count = table.backbone_gflops if table.cost_type == "backbone" else table.student_gflops
+    d = max(table.size_divisibility, 1)
+    small, large = (2 * d, 2 * d), (12 * d, 12 * d)
+    g_small, g_large = count(*small, 1.0), count(*large, 1.0)
+    coef = (g_large - g_small) / (large[0] * large[1] - small[0] * small[1])
+    return {"cost_type": table.cost_type, "area_coef": coef, "const": g_small - coef * small[0] * small[1],
+            "size_divisibility": d}
 
 
 def _write_metadata(path: str, meta: Dict) -> None:
@@ -95,7 +114,10 @@ def export_onnx(
     paths = {"spotter": os.path.join(output_dir, SPOTTER_FILE)}
     dynamic = {"image": {2: "height", 3: "width"}, **{k: {0: "words"} for k in SPOTTER_OUTPUTS}}
     _trace_to_onnx(TraceableSpotter(spotter).eval(), example, paths["spotter"], SPOTTER_INPUTS, SPOTTER_OUTPUTS, dynamic, opset)
-    _write_metadata(paths["spotter"], model_metadata(cfg, "spotter", export_id, SPOTTER_INPUTS, SPOTTER_OUTPUTS))
+    spotter_meta = model_metadata(cfg, "spotter", export_id, SPOTTER_INPUTS, SPOTTER_OUTPUTS)
+    if is_dld:
+        spotter_meta["cost_fit"] = cost_fit(model)
+    _write_metadata(paths["spotter"], spotter_meta)
     if is_dld:
         selector = model.selector
         thumb = make_thumbnails(images.tensor, images.image_sizes, selector.input_size, selector.size_divisibility)[0]

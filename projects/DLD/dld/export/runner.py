@@ -14,13 +14,30 @@ from detectron2.structures import Boxes, ImageList, Instances
 
 from ..data.charset import CharsetEncoder
 from ..modeling.ctc import collapse_best_paths
-from ..modeling.lowres import resize_images
+from ..modeling.lowres import lowres_size, padded_size, resize_images
 from ..modeling.postprocessing import text_postprocess
 from ..modeling.selector import biased_choice, make_thumbnails
 from .metadata import ExportMismatchError, check_metadata, check_pair, decode_metadata
 from .onnx_export import SELECTOR_FILE, SPOTTER_FILE
 
-__all__ = ["OnnxTextSpotter", "expected_metadata"]
+__all__ = ["OnnxTextSpotter", "expected_metadata", "fitted_normalized_cost"]
+
+
+def fitted_normalized_cost(fit: Mapping[str, Any], scales: Sequence[float]) -> Callable[[int, int], torch.Tensor]:
+    """(h, w) → [K] T_k / T_teacher from the export's cost fit (:func:`dld.export.onnx_export.cost_fit`)."""
+    if fit["cost_type"] == "power":
+        cost = torch.tensor([s**1.5 for s in scales], dtype=torch.float32)
+        return lambda height, width: cost
+
+    def gflops(height: int, width: int, scale: float) -> float:
+        h, w = padded_size(*lowres_size(height, width, scale), fit["size_divisibility"])
+        return fit["area_coef"] * h * w + fit["const"]
+
+    def normalized(height: int, width: int) -> torch.Tensor:
+        full = gflops(height, width, 1.0)
+        return torch.tensor([gflops(height, width, s) / full for s in scales], dtype=torch.float32)
+
+    return normalized
 
 
 def expected_metadata(cfg) -> Dict[str, Any]:
@@ -66,7 +83,7 @@ class OnnxTextSpotter:
         fixed_scale: a plain spotter's test scale, instead of the exported one (DLD: not allowed).
         cost_bias: DLD's test-time cost bias λ, instead of the exported one; λ > 0 needs `normalized_cost`.
         normalized_cost: (h, w) → [K] normalised cost of each candidate scale (the eager model's
-            `flops_table.normalized_cost`).
+            `flops_table.normalized_cost`); None: the export's fitted cost (:func:`fitted_normalized_cost`).
         threads: onnxruntime intra-op threads (0: its default).
     """
 
@@ -113,6 +130,8 @@ class OnnxTextSpotter:
         self.cost_bias = float(self.meta["test_cost_bias"] if cost_bias is None else cost_bias)
         if self.cost_bias < 0:
             raise ValueError(f"cost_bias must be >= 0, got {self.cost_bias}")
+        if normalized_cost is None and "cost_fit" in self.meta:
+            normalized_cost = fitted_normalized_cost(self.meta["cost_fit"], self.scales)
         if self.cost_bias > 0 and normalized_cost is None:
             raise ValueError(f"a cost bias of {self.cost_bias} needs normalized_cost (each scale's T_k / T_teacher)")
         self.normalized_cost = normalized_cost

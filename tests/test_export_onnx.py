@@ -253,3 +253,20 @@ def test_fitted_cost_matches_the_flops_table(small_cfg):
     normalized = fitted_normalized_cost(cost_fit(model), model.scales)
     for h, w in [(100, 150), (200, 120)]:
         assert torch.allclose(normalized(h, w), model.flops_table.normalized_cost(h, w), rtol=1e-3)
+
+
+def test_predict_image_resizes_as_the_test_mapper(exported_spotter):
+    import numpy as np
+
+    cfg, model, directory, _ = exported_spotter
+    image = (np.random.default_rng(0).random((200, 300, 3)) * 255).astype(np.uint8)
+    out = OnnxTextSpotter(directory, threads=1).predict_image(image)
+    assert out["instances"].image_size == (200, 300) and out["selected_scale"] == 1.0
+
+
+def test_masked_feature_reader_is_refused_with_a_clear_error(small_cfg, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(small_cfg).eval()  # the paper's reading path: masked P2 features
+    sample = {"image": torch.rand(3, 64, 64) * 255}
+    with pytest.raises(NotImplementedError, match="IN_FEATURE 'image'"):
+        export_onnx(model, small_cfg, str(tmp_path), sample)

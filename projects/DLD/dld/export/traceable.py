@@ -50,7 +50,6 @@ def crop_words_traceable(extractor: ImageCropExtractor, image: torch.Tensor, box
 
 def _greedy_attention(decoder: nn.Module, context: torch.Tensor):
     """The attention decoder's greedy decoding for all `num_steps` steps (no early exit: the same ids and sums)."""
-    n = context.shape[0]
     state = decoder._init_state(context)
     context_proj = decoder.i2h(context)
     prev = torch.zeros_like(context[:, 0, 0], dtype=torch.long) + decoder.go
@@ -64,7 +63,6 @@ def _greedy_attention(decoder: nn.Module, context: torch.Tensor):
         ids.append(torch.where(finished, torch.zeros_like(token), token))
         finished = finished | (token == decoder.eos)
         prev = token
-    del n
     return torch.stack(ids, dim=1), total
 
 
@@ -82,9 +80,11 @@ class TraceableSpotter(nn.Module):
         heads = spotter.roi_heads
         if int(getattr(heads, "beam_width", 1)) > 1:
             raise ValueError("export reads greedily: set MODEL.TEXT_HEAD.BEAM_WIDTH 1 (beam search loops in Python)")
-        text_head = heads.text_head
-        if not text_head.from_image and text_head.decoder_type != "ctc":
-            pass  # masked-feature path: MaskedRoIExtractor loops over boxes in Python; checked in forward
+        if not heads.text_head.from_image:
+            raise NotImplementedError(
+                "ONNX export reads words cut from the input image (MODEL.TEXT_HEAD.IN_FEATURE 'image'): the masked "
+                "feature path crops each box in a Python loop"
+            )
         self.spotter = spotter
 
     @property
@@ -105,14 +105,8 @@ class TraceableSpotter(nn.Module):
         # One extra word box, dropped after reading: onnxruntime aborts the process on an LSTM over an empty
         # batch (an image without detections), and every op reads each word on its own.
         padded_boxes = torch.cat([boxes, _DUMMY_BOX.to(boxes)], dim=0)
-        if text_head.from_image:
-            crops = crop_words_traceable(text_head.extractor.crops, features[heads.text_in_feature], padded_boxes)
-            roi_features = text_head.extractor.cnn(crops)
-        else:
-            raise NotImplementedError(
-                "ONNX export reads words cut from the input image (MODEL.TEXT_HEAD.IN_FEATURE 'image'): the masked "
-                "feature path crops each box in a Python loop"
-            )
+        crops = crop_words_traceable(text_head.extractor.crops, features[heads.text_in_feature], padded_boxes)
+        roi_features = text_head.extractor.cnn(crops)
         context = text_head.sequence_encoder(text_head.cnn(roi_features))
         if text_head.decoder_type == "ctc":
             log_probs = F.log_softmax(text_head.decoder(context), dim=-1)

@@ -270,3 +270,16 @@ def test_masked_feature_reader_is_refused_with_a_clear_error(small_cfg, tmp_path
     sample = {"image": torch.rand(3, 64, 64) * 255}
     with pytest.raises(NotImplementedError, match="IN_FEATURE 'image'"):
         export_onnx(model, small_cfg, str(tmp_path), sample)
+
+
+def test_image_reader_with_the_attention_decoder_exports_too(exported_spotter, tmp_path):
+    cfg = exported_spotter[0].clone()
+    cfg.MODEL.TEXT_HEAD.DECODER = "attention"
+    cfg.MODEL.TEXT_HEAD.CTC_LOSS_WEIGHT = 0.0
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    inputs = _inputs()
+    export_onnx(model, cfg, str(tmp_path), inputs[2])
+    rows = compare_outputs(_eager(model, inputs), OnnxTextSpotter(str(tmp_path), threads=1)(inputs))
+    assert all(outputs_agree(row) for row in rows), rows
+    assert sum(row["words_eager"] for row in rows) > 0

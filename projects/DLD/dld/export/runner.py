@@ -97,8 +97,6 @@ class OnnxTextSpotter:
         normalized_cost: Optional[Callable[[int, int], torch.Tensor]] = None,
         threads: int = 0,
     ):
-        import onnx
-
         expected = {k: v for k, v in (expected or {}).items() if v is not None}
         spotter_path = os.path.join(directory, SPOTTER_FILE)
         self.spotter = _session(spotter_path, threads)
@@ -121,7 +119,6 @@ class OnnxTextSpotter:
             check_pair(self.meta, selector_meta, directory)
             if fixed_scale is not None:
                 raise ValueError("fixed_scale is a plain spotter's: a DLD export picks each image's scale")
-        del onnx
         self.scales = tuple(float(s) for s in self.meta["scales"])
         if fixed_scale is not None:
             if not fixed_scale > 0:

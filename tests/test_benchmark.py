@@ -12,7 +12,7 @@ from detectron2.modeling import build_model
 
 from conftest import REPO_ROOT
 from dld.evaluation.benchmark import PeakMemory, latency_stats
-from dld.modeling.cost import count_flops, count_selector_flops
+from dld.modeling.cost import count_selector_flops, flops_breakdown
 from dld.modeling.lowres import lowres_size
 from reliability_support import CONFIG, TINY, generate_tiny_synth, tiny_cfg, write_teacher
 from test_dld_table import DLD_CONFIG, _cfg, _tool
@@ -68,19 +68,23 @@ def test_benchmark_tool_measures_every_model_scale_and_batch(tmp_path, monkeypat
         assert 0 < r["latency_ms_median"] <= r["latency_ms_p90"] <= max(r["latency_ms"])
         assert r["images_per_s"] == pytest.approx(1000.0 * r["batch_size"] / r["latency_ms_median"])
         assert r["peak_memory_mib"] >= 0
-    # FLOPs: the teacher's count at the size each fixed scale runs, growing with the scale.
+    # FLOPs: the teacher's backbone + FPN + RPN count at the size each fixed scale runs, growing with the
+    # scale; the whole model's (at the real RoI counts) on top of it.
     model = build_model(tiny_cfg(SCALES)).eval()
     sizes = [(d["height"], d["width"]) for d in DatasetCatalog.get("synth_text_val")]
     assert len(sizes) == 2 and sizes[0] != sizes[1]
 
     def student(size, scale):
-        return count_flops(model, lowres_size(*size, scale), num_detections=10)
+        parts = flops_breakdown(model, lowres_size(*size, scale), num_detections=10)
+        return parts["backbone"] + parts["rpn"]
 
+    for r in rows:
+        assert r["gflops"] > r["gflops_backbone"]
     for name, scale in (("teacher x1", 1.0), ("teacher x0.75", 0.75), ("teacher x0.5", 0.5)):
         expected = np.mean([student(size, scale) for size in sizes])
-        assert [r["gflops"] for r in by_name[name]] == pytest.approx([expected] * 2)
+        assert [r["gflops_backbone"] for r in by_name[name]] == pytest.approx([expected] * 2)
         assert [r["mean_scale"] for r in by_name[name]] == [scale, scale]
-    g = [by_name[n][0]["gflops"] for n in names]
+    g = [by_name[n][0]["gflops_backbone"] for n in names]
     assert g[0] > g[1] > g[2]
     # DLD: the selector plus the student at the scale chosen for each image, for some choice with these counts.
     dld = by_name["DLD (gamma=0.1)"]
@@ -93,7 +97,8 @@ def test_benchmark_tool_measures_every_model_scale_and_batch(tmp_path, monkeypat
         for choice in itertools.product((0.75, 0.5), repeat=2)
         if Counter(f"{s:g}" for s in choice) == Counter(counts)
     ]
-    assert any(dld[0]["gflops"] == pytest.approx(c) for c in candidates), (dld[0]["gflops"], candidates)
+    assert any(dld[0]["gflops_backbone"] == pytest.approx(c) for c in candidates), (dld[0]["gflops_backbone"],
+                                                                                      candidates)
 
     assert "cpu" in result["memory"] and "RSS" in result["memory"]["cpu"]
     assert json.loads((out / "benchmark.json").read_text())["rows"] == rows

@@ -181,7 +181,14 @@ def test_report_from_a_table_writes_markdown_json_and_pngs(demo, tmp_path, capsy
     names = ["DLD (gamma=0.1)", "DLD (gamma=0.3)"]
     rows = _write_table_and_predictions(table, datasets, names, _tool("dld_table")._slug)
     heights = {str(datasets / f"img_{i}.jpg"): h for i, h in enumerate([0.02, 0.05, 0.1, 0.2], 1)}
-    monkeypatch.setattr(demo, "eval_text_heights", lambda root: heights if root == str(datasets) else {})
+    monkeypatch.setattr("dld.evaluation.scale_by_text_size.image_text_heights",
+                        lambda dicts: heights if dicts else {})
+    # Each image's annotations: the word every model reads, and one that none reads.
+    read, missed = [10, 10, 60, 10, 60, 30, 10, 30], [20, 50, 100, 50, 100, 70, 20, 70]
+    dicts = [{"file_name": name, "height": 96, "width": 128, "annotations": [
+        {"segmentation": [read], "text": "word", "iscrowd": 0}, {"segmentation": [missed], "text": "gone", "iscrowd": 0}]}
+        for name in heights]
+    monkeypatch.setattr(demo, "eval_dataset_dicts", lambda root: dicts if root == str(datasets) else [])
     paths = demo.DemoPaths(datasets=str(datasets), warmup="w", teacher="t", dld=("d1", "d3"), table=str(table),
                            report=str(report), stages=str(report / "stages" / "quick"))
     stages = demo.build_stages("quick", paths, "python tools/run_dld_demo.py --preset quick")
@@ -201,7 +208,8 @@ def test_report_from_a_table_writes_markdown_json_and_pngs(demo, tmp_path, capsy
         assert needle in md, needle
     # Selected scales: counts per candidate scale of the DLD configs (0.8 ... 0.3).
     assert "|   x0.8 |   x0.7 |   x0.6 |   x0.5 |   x0.4 |   x0.3 |" in md
-    scale_rows = [line for line in md.splitlines() if line.startswith("| DLD") and line.count("|") == 10]
+    scale_section = md[md.index("|   x0.8 |   x0.7 |"):]
+    scale_rows = [line for line in scale_section.splitlines() if line.startswith("| DLD") and line.count("|") == 10]
     assert [[c.strip() for c in line.split("|")[2:-1]] for line in scale_rows] == [
         ["4", "0.525", "1", "0", "0", "2", "0", "1"], ["4", "0.300", "0", "0", "0", "0", "0", "4"]]
     for png in ("accuracy_vs_cost.png", "selected_scales.png"):
@@ -211,7 +219,7 @@ def test_report_from_a_table_writes_markdown_json_and_pngs(demo, tmp_path, capsy
     assert examples == ["model0_img_1.png", "model0_img_2.png", "model0_img_4.png",
                         "model1_img_1.png", "model1_img_2.png", "model1_img_3.png"]
     assert all(cv2.imread(str(report / "examples" / e)).shape[:2] == (384, 512) for e in examples)
-    assert "![DLD (gamma=0.1): scale 0.3, img_4](examples/model0_img_4.png)" in md
+    assert "![DLD (gamma=0.1): scale 0.3, 1 words missed (red), img_4](examples/model0_img_4.png)" in md
     # Mean selected scale by text size, 4 images in 3 bins (2, 1, 1): model 0 chose 0.8, 0.5 | 0.5 | 0.3.
     size_rows = [[c.strip() for c in line.split("|")[1:-1]] for line in md.splitlines() if line.startswith("| DLD") and "%" in line]
     assert size_rows[:3] == [["DLD (gamma=0.1)", "2.0-5.0%", "2", "0.650"],

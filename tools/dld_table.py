@@ -37,6 +37,7 @@ from dld.engine import build_model_from_config
 from dld.engine import load_config as load_cfg  # noqa: F401  also the name tools/run_dld_demo.py imports
 from dld.evaluation import TextSpottingEvaluator
 from dld.evaluation.comparison import markdown_table, table_row, write_table
+from dld.evaluation.report import ground_truth_words
 from dld.evaluation.scale_by_text_size import image_text_heights
 from dld.utils.machine import describe_machine, machine_info
 
@@ -110,13 +111,14 @@ def write_table_report(
     dld_names: Sequence[str],
     header: Sequence[Tuple[str, str]],
     text_heights: Mapping[str, float],
+    ground_truth: Optional[Mapping[str, Sequence[Mapping[str, Any]]]] = None,
 ) -> Dict[str, str]:
     """The report (:func:`dld.evaluation.report.write_report`) of a table written to `table_dir`; returns its files."""
     from dld.evaluation.report import write_report
 
     scales = sorted({float(s) for c in dld_cfgs for s in c.MODEL.DLD.SCALES})
     return write_report(rows, report_dir, load_dld_predictions(table_dir, dld_names), header=header,
-                        candidate_scales=scales, text_heights=text_heights)
+                        candidate_scales=scales, text_heights=text_heights, ground_truth=ground_truth)
 
 
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
@@ -160,8 +162,9 @@ def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
             ("machine", describe_machine(machine_info())),
             ("data", f"`{args.dataset}`" + (f", first {args.max_images} images" if args.max_images else "")),
         ]
+        dicts = DatasetCatalog.get(args.dataset)
         written = write_table_report(rows, args.output_dir, args.report_dir, dld_cfgs, dld_names, header,
-                                     image_text_heights(DatasetCatalog.get(args.dataset)))
+                                     image_text_heights(dicts), ground_truth_words(dicts))
         print(f"Written the report ({len(written)} files) to {args.report_dir}")
     return rows
 

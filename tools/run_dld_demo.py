@@ -202,29 +202,30 @@ def _abs(path: str) -> str:
     return os.path.join(REPO_ROOT, path)
 
 
-def eval_text_heights(datasets: str) -> Dict[str, float]:
-    """Text height of each image of EVAL_DATASET under `datasets` ({} with a warning when it is not there)."""
+def eval_dataset_dicts(datasets: str) -> List[Dict]:
+    """EVAL_DATASET's records under `datasets` ([] with a warning when it is not there)."""
     from detectron2.data import DatasetCatalog
-
-    from dld.evaluation.scale_by_text_size import image_text_heights
 
     os.environ["DETECTRON2_DATASETS"] = _abs(datasets)  # where the table stage read EVAL_DATASET from
     try:
-        return image_text_heights(DatasetCatalog.get(EVAL_DATASET))
+        return DatasetCatalog.get(EVAL_DATASET)
     except FileNotFoundError as e:
-        print(f"No selected scale by text size in the report: {e}", file=sys.stderr)
-        return {}
+        print(f"No selected scale by text size nor missed words in the report: {e}", file=sys.stderr)
+        return []
 
 
 def write_demo_report(preset_name: str, paths: DemoPaths, command: str, stages: List[Stage]) -> None:
     """report.md, report.json and the PNGs from the table stage's rows and the DLD models' predictions."""
     from dld_table import _dld_names, write_table_report
 
+    from dld.evaluation.report import ground_truth_words
+    from dld.evaluation.scale_by_text_size import image_text_heights
     from dld.utils.machine import describe_machine, machine_info
 
     with open(_abs(os.path.join(paths.table, "dld_table.json"))) as f:
         rows = json.load(f)
     dld_cfgs = [_load_cfg(c) for c in DLD_CONFIGS]
+    dicts = eval_dataset_dicts(paths.datasets)
     markers = read_markers(_abs(paths.stages), [s for s in stages if s.cached])
     table_stage = next(s for s in stages if s.name == "table")
     header = [
@@ -237,7 +238,8 @@ def write_demo_report(preset_name: str, paths: DemoPaths, command: str, stages: 
         ("models", ", ".join(f"`{p}`" for p in (paths.warmup, paths.teacher, *paths.dld))),
     ]
     written = write_table_report(rows, _abs(paths.table), _abs(paths.report), dld_cfgs,
-                                 _dld_names(dld_cfgs, DLD_CONFIGS), header, eval_text_heights(paths.datasets))
+                                 _dld_names(dld_cfgs, DLD_CONFIGS), header, image_text_heights(dicts),
+                                 ground_truth_words(dicts))
     with open(written["markdown"]) as f:
         print(f.read())
     print(f"Written {len(written)} files to {paths.report}")

@@ -25,6 +25,7 @@ BENCHMARK_KEYS = (
     "device",
     "batch_size",
     "gflops",
+    "gflops_backbone",
     "mean_scale",
     "latency_ms_median",
     "latency_ms_p90",
@@ -36,13 +37,14 @@ _HEADERS = {
     "device": "device",
     "batch_size": "batch",
     "gflops": "GFLOPs/image",
+    "gflops_backbone": "backbone GFLOPs/image",
     "mean_scale": "mean scale",
     "latency_ms_median": "latency median (ms)",
     "latency_ms_p90": "latency p90 (ms)",
     "images_per_s": "images/s",
     "peak_memory_mib": "peak memory (MiB)",
 }
-_FORMATS = {"gflops": ".3f", "mean_scale": ".3f", "latency_ms_median": ".1f", "latency_ms_p90": ".1f",
+_FORMATS = {"gflops": ".3f", "gflops_backbone": ".3f", "mean_scale": ".3f", "latency_ms_median": ".1f", "latency_ms_p90": ".1f",
             "images_per_s": ".2f", "peak_memory_mib": ".1f"}
 _STATM = "/proc/self/statm"
 
@@ -154,9 +156,11 @@ def benchmark_model(
     with torch.no_grad():
         outputs = [model([x])[0] for x in inputs]
     flops = [o.get("gflops") for o in outputs]
+    backbone_flops = [o.get("gflops_backbone") for o in outputs]
     scales = [float(o["selected_scale"]) for o in outputs if o.get("selected_scale") is not None]
     cost = {
         "gflops": float(np.mean(flops)) if None not in flops else None,
+        "gflops_backbone": float(np.mean(backbone_flops)) if None not in backbone_flops else None,
         "mean_scale": float(np.mean(scales)) if len(scales) == len(outputs) else None,
         "scale_counts": {f"{s:g}": scales.count(s) for s in sorted(set(scales), reverse=True)},
     }

@@ -10,6 +10,8 @@ import logging
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+from shapely.geometry import Polygon
 from tabulate import tabulate
 
 from ..data import read_image_checked
@@ -17,7 +19,7 @@ from ..utils.report_plots import draw_example, plot_accuracy_vs_cost, plot_scale
 from .comparison import ROW_KEYS, markdown_table
 from .scale_by_text_size import scale_by_text_size, scale_by_text_size_table
 
-__all__ = ["pick_examples", "report_rows", "write_report"]
+__all__ = ["ground_truth_words", "missed_words", "pick_examples", "report_rows", "write_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,53 @@ def report_rows(rows: Sequence[Mapping[str, Any]], ndigits: int = 4) -> List[Dic
     """The rows with exactly the keys of ROW_KEYS (a missing value is None), floats rounded to `ndigits`."""
     return [{k: round(v, ndigits) if isinstance(v, float) else v for k, v in ((k, r.get(k)) for k in ROW_KEYS)}
             for r in rows]
+
+
+def ground_truth_words(dataset_dicts: Sequence[Mapping[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
+    """file_name -> the image's annotated words: `polygon` ([[x, y], ...]), `text` and `dont_care`."""
+    out = {}
+    for d in dataset_dicts:
+        words = []
+        for ann in d.get("annotations", []):
+            if not ann.get("segmentation"):
+                continue
+            polygon = np.asarray(ann["segmentation"][0], dtype=np.float64).reshape(-1, 2)
+            words.append({"polygon": polygon.tolist(), "text": ann.get("text", ""),
+                          "dont_care": bool(ann.get("iscrowd", 0))})
+        out[str(d["file_name"])] = words
+    return out
+
+
+def _shape(points) -> Optional[Polygon]:
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(points) < 3 or not np.isfinite(points).all():
+        return None
+    shape = Polygon(points)
+    return shape if shape.is_valid else shape.buffer(0)
+
+
+def missed_words(
+    predicted: Sequence[Mapping[str, Any]], ground_truth: Sequence[Mapping[str, Any]], iou_threshold: float = 0.5
+) -> List[Mapping[str, Any]]:
+    """
+    The ground-truth words (don't-care ones aside) that no predicted word reads: none overlaps it with IoU >=
+    `iou_threshold` and the same transcription (case-insensitive), i.e. the end-to-end misses of the image.
+    """
+    shapes = [(_shape(w["polygon"]), str(w["text"]).casefold()) for w in predicted]
+    missed = []
+    for gt in ground_truth:
+        if gt.get("dont_care"):
+            continue
+        gt_shape, text = _shape(gt["polygon"]), str(gt["text"]).casefold()
+        if gt_shape is None:
+            continue
+        read = any(
+            p is not None and t == text and p.intersection(gt_shape).area >= iou_threshold * p.union(gt_shape).area
+            for p, t in shapes
+        )
+        if not read:
+            missed.append(gt)
+    return missed
 
 
 def pick_examples(records: Sequence[Mapping[str, Any]], num: int) -> List[Mapping[str, Any]]:
@@ -66,6 +115,7 @@ def write_report(
     candidate_scales: Sequence[float] = (),
     num_examples: int = 3,
     text_heights: Optional[Mapping[str, float]] = None,
+    ground_truth: Optional[Mapping[str, Sequence[Mapping[str, Any]]]] = None,
 ) -> Dict[str, str]:
     """
     Write the report of a run to `output_dir`.
@@ -133,7 +183,10 @@ def write_report(
                 continue
             scale = r.get("selected_scale")
             caption = f"{name}: scale {scale:g}" if scale is not None else name
-            draw_example(image, r["instances"], caption, os.path.join(output_dir, rel))
+            missed = missed_words(r["instances"], ground_truth.get(str(r["file_name"]), [])) if ground_truth else []
+            if ground_truth:
+                caption += f", {len(missed)} words missed (red)"
+            draw_example(image, r["instances"], caption, os.path.join(output_dir, rel), missed=missed)
             written[f"example_{sum(k.startswith('example_') for k in written)}"] = os.path.join(output_dir, rel)
             lines.append(f"![{caption}, {stem}]({rel})")
     with open(written["markdown"], "w") as f:

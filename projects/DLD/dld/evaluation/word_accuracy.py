@@ -20,7 +20,11 @@ def ground_truth_mapper(cfg) -> TextDatasetMapper:
 def read_ground_truth_words(
     model, mapper: TextDatasetMapper, dataset_dicts: List[dict], beam_width: int = 1
 ) -> List[Tuple[str, str]]:
-    """(truth, read) pairs of every readable cared word, each read from its ground-truth box and mask."""
+    """
+    (truth, read) pairs of every readable cared word, each read from its ground-truth box and mask at full
+    resolution (a DLD model: by its student).
+    """
+    model = getattr(model, "student", model)
     heads = model.roi_heads
     encoder = mapper.charset_encoder
     pairs = []

@@ -15,6 +15,8 @@ from .visualizer import TextVisualizer
 
 __all__ = ["draw_example", "plot_accuracy_vs_cost", "plot_scale_histograms"]
 
+_MISSED_COLOR = (0.95, 0.15, 0.15)
+
 
 def _save(fig: Figure, path: str) -> None:
     FigureCanvasAgg(fig)
@@ -88,12 +90,18 @@ def plot_scale_histograms(
 
 
 def draw_example(
-    image_rgb: np.ndarray, words: Sequence[Mapping[str, Any]], caption: str, path: str, min_side: int = 512
+    image_rgb: np.ndarray,
+    words: Sequence[Mapping[str, Any]],
+    caption: str,
+    path: str,
+    min_side: int = 512,
+    missed: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """
     The image with its predicted words (`polygon`, `text`, `score` as in the evaluator's text_predictions.json)
-    and `caption` (e.g. the model and its selected scale) in the top-left corner; an image whose longer side
-    is under `min_side` is enlarged by an integer factor so that the labels stay readable.
+    in green, the ground-truth words it `missed` (`polygon`, `text`) in red, and `caption` (e.g. the model and
+    its selected scale) in the top-left corner; an image whose longer side is under `min_side` is enlarged by an
+    integer factor so that the labels stay readable.
     """
     factor = max(1, math.ceil(min_side / max(image_rgb.shape[:2])))
     if factor > 1:
@@ -101,6 +109,12 @@ def draw_example(
     # The evaluator writes a non-finite value as null.
     words = [w for w in words if None not in np.asarray(w["polygon"], dtype=object).ravel()]
     vis = TextVisualizer(image_rgb)
+    vis.draw_words(
+        [np.asarray(w["polygon"], dtype=np.float32) * factor for w in missed],
+        [str(w["text"]) for w in missed],
+        colors=[_MISSED_COLOR] * len(missed),
+        alpha=0.1,
+    )
     vis.draw_words(
         [np.asarray(w["polygon"], dtype=np.float32) * factor for w in words],
         [w["text"] for w in words],

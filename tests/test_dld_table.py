@@ -115,3 +115,12 @@ def test_dld_configs_follow_the_reference_schedules():
     assert (cfg.SOLVER.IMS_PER_BATCH, cfg.SOLVER.MAX_ITER, tuple(cfg.SOLVER.STEPS)) == (24, 19750, (11850, 15800))
     assert cfg.SOLVER.WARMUP_ITERS == 0 and cfg.MODEL.DLD.SELECTOR.ITERS_PER_EPOCH == 395
     assert tuple(cfg.INPUT.MIN_SIZE_TRAIN) == (896,) and cfg.INPUT.MAX_SIZE_TRAIN == 1600
+
+
+def test_rows_of_the_papers_ablations_are_named_by_what_their_configs_do():
+    tool = _tool("dld_table")
+    files = ["dld_R_18_FPN_synth_gamma0.1.yaml", "dld_R_18_FPN_synth_gamma0.3.yaml",
+             "dld_R_18_FPN_synth_drs_only.yaml", "dld_R_18_FPN_synth_skd_x0.6.yaml"]
+    cfgs = [_cfg(REPO_ROOT / "configs/synth" / f) for f in files]
+    assert tool._dld_names(cfgs, files) == [
+        "DLD (gamma=0.1)", "DLD (gamma=0.3)", "DRS without SKD (gamma=0.1)", "SKD at x0.6"]

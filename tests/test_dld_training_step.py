@@ -155,3 +155,16 @@ def test_one_resize_serves_images_and_their_words():
         np.testing.assert_allclose(t.gt_masks.polygons[0][0][0::2], np.array([10, 50, 50, 10]) * nw / w)
     assert batch.image_sizes == [lowres_size(100, 150, 0.5), lowres_size(120, 90, 0.3)]
     assert batch.tensor.shape[-1] % 32 == 0 and batch.tensor.shape[-2] % 32 == 0
+
+
+def test_the_ablations_train_skd_at_one_scale_and_drs_without_skd(small_image_ctc_cfg, tmp_path):
+    one_scale = _dld_cfg(small_image_ctc_cfg, tmp_path)
+    one_scale.MODEL.DLD.SCALES = (0.6,)
+    no_skd = _dld_cfg(small_image_ctc_cfg, tmp_path)
+    no_skd.MODEL.DLD.SKD.ROI_WEIGHT = no_skd.MODEL.DLD.SKD.CONTEXT_WEIGHT = no_skd.MODEL.DLD.SKD.SEQ_WEIGHT = 0.0
+    with EventStorage():
+        losses = _model(one_scale)(_batch(one_scale))
+        assert all(torch.isfinite(v) for v in losses.values()) and losses["loss_kd_seq"] > 0
+        losses = _model(no_skd)(_batch(no_skd))
+    assert losses["loss_kd_seq"].item() == losses["loss_kd_roi"].item() == 0.0
+    sum(losses.values()).backward()

@@ -85,9 +85,19 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.=]+", "_", name).strip("_")
 
 
+def _dld_name(cfg: CfgNode) -> str:
+    """'DLD (gamma=γ)'; the paper's ablations: 'DRS without SKD (gamma=γ)' and 'SKD at x<s>' (one scale)."""
+    dld = cfg.MODEL.DLD
+    if len(dld.SCALES) == 1:
+        return f"SKD at x{float(dld.SCALES[0]):g}"
+    if not any((dld.SKD.ROI_WEIGHT, dld.SKD.CONTEXT_WEIGHT, dld.SKD.SEQ_WEIGHT)):
+        return f"DRS without SKD (gamma={dld.SELECTOR.COST_GAMMA:g})"
+    return f"DLD (gamma={dld.SELECTOR.COST_GAMMA:g})"
+
+
 def _dld_names(cfgs: Sequence[CfgNode], config_files: Sequence[str]) -> List[str]:
-    """'DLD (gamma=γ)', with the config's name where two models share a γ."""
-    names = [f"DLD (gamma={c.MODEL.DLD.SELECTOR.COST_GAMMA:g})" for c in cfgs]
+    """:func:`_dld_name` of each model, with the config's name where two models share one."""
+    names = [_dld_name(c) for c in cfgs]
     return [
         n if names.count(n) == 1 else f"{n[:-1]}, {os.path.splitext(os.path.basename(f))[0]})"
         for n, f in zip(names, config_files)

@@ -60,3 +60,14 @@ def small_image_ctc_cfg(small_cfg):
     small_cfg.MODEL.TEXT_HEAD.DECODER = "ctc"
     small_cfg.MODEL.TEXT_HEAD.ENCODER_LAYERS = 1
     return small_cfg
+
+
+def small_dld_cfg(cfg):
+    """A copy of a small spotter config as a DLD model: two scales, a narrow selector, the power cost (no FLOPs)."""
+    cfg = cfg.clone()
+    cfg.MODEL.META_ARCHITECTURE = "DLDTextSpotter"
+    cfg.MODEL.DLD.SCALES = (0.8, 0.5)
+    cfg.MODEL.DLD.SELECTOR.BASE_CHANNELS = 8
+    cfg.MODEL.DLD.SELECTOR.INPUT_SIZE = 64
+    cfg.MODEL.DLD.COST.TYPE = "power"
+    return cfg

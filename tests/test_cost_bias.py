@@ -5,6 +5,7 @@ from detectron2.modeling import build_model
 
 from dld.evaluation.cost_budget import SelectorTable, evaluate_bias, find_cost_bias
 from dld.modeling.selector import biased_choice
+from conftest import small_dld_cfg
 
 
 def _table(n=200, seed=0):
@@ -67,12 +68,7 @@ def test_budget_above_the_unbiased_cost_keeps_zero_and_below_the_cheapest_is_fla
 
 
 def test_dld_model_zero_bias_reproduces_the_selections_and_a_large_bias_picks_cheaper(small_cfg, tmp_path):
-    cfg = small_cfg.clone()
-    cfg.MODEL.META_ARCHITECTURE = "DLDTextSpotter"
-    cfg.MODEL.DLD.SCALES = (0.8, 0.5)
-    cfg.MODEL.DLD.SELECTOR.BASE_CHANNELS = 8
-    cfg.MODEL.DLD.SELECTOR.INPUT_SIZE = 64
-    cfg.MODEL.DLD.COST.TYPE = "power"
+    cfg = small_dld_cfg(small_cfg)
     cfg.MODEL.DLD.TEACHER.WEIGHTS = ""
     torch.manual_seed(0)
     model = build_model(cfg).eval()

@@ -18,6 +18,7 @@ from dld.evaluation import TextSpottingEvaluator
 from dld.modeling import DLDTextSpotter, TextSpotterRCNN
 from dld.modeling.cost import count_selector_flops, flops_breakdown
 from dld.modeling.lowres import lowres_size
+from conftest import small_dld_cfg
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -113,12 +114,7 @@ def flop_analyses(monkeypatch) -> list:
 
 @pytest.fixture
 def dld_model(small_cfg, tmp_path) -> DLDTextSpotter:
-    cfg = small_cfg.clone()
-    cfg.MODEL.META_ARCHITECTURE = "DLDTextSpotter"
-    cfg.MODEL.DLD.SCALES = (0.8, 0.5)
-    cfg.MODEL.DLD.SELECTOR.BASE_CHANNELS = 8
-    cfg.MODEL.DLD.SELECTOR.INPUT_SIZE = 64
-    cfg.MODEL.DLD.COST.TYPE = "power"
+    cfg = small_dld_cfg(small_cfg)
     torch.manual_seed(0)
     return build_model(cfg).eval()
 

@@ -9,16 +9,12 @@ from detectron2.utils.events import EventStorage
 
 from dld.modeling import DLDTextSpotter, TextSpotterRCNN
 from dld.data import build_charset_encoder
+from conftest import small_dld_cfg
 
 
 @pytest.fixture
 def dld_cfg(small_cfg, tmp_path):
-    cfg = small_cfg.clone()
-    cfg.MODEL.META_ARCHITECTURE = "DLDTextSpotter"
-    cfg.MODEL.DLD.SCALES = (0.8, 0.5)
-    cfg.MODEL.DLD.SELECTOR.BASE_CHANNELS = 8
-    cfg.MODEL.DLD.SELECTOR.INPUT_SIZE = 64
-    cfg.MODEL.DLD.COST.TYPE = "power"
+    cfg = small_dld_cfg(small_cfg)
     cfg.MODEL.DLD.SKD.TOPK = 2
     cfg.MODEL.DLD.SKD.BEAM_WIDTH = 2
     torch.manual_seed(0)

@@ -15,17 +15,13 @@ from dld.modeling import DLDTextSpotter, TextSpotterRCNN
 from dld.modeling.lowres import lowres_size, resize_batch
 from dld.modeling.recognizer import MaskedRoIExtractor
 from dld.modeling.text_head import build_charset_encoder
+from conftest import small_dld_cfg
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _dld_cfg(cfg, tmp_path):
-    cfg = cfg.clone()
-    cfg.MODEL.META_ARCHITECTURE = "DLDTextSpotter"
-    cfg.MODEL.DLD.SCALES = (0.8, 0.5)
-    cfg.MODEL.DLD.SELECTOR.BASE_CHANNELS = 8
-    cfg.MODEL.DLD.SELECTOR.INPUT_SIZE = 64
-    cfg.MODEL.DLD.COST.TYPE = "power"
+    cfg = small_dld_cfg(cfg)
     cfg.MODEL.DLD.SKD.TOPK = 2
     cfg.MODEL.DLD.SKD.BEAM_WIDTH = 2
     cfg.MODEL.TEXT_HEAD.TRAIN_JITTER_COPIES = 1

@@ -71,3 +71,29 @@ def small_dld_cfg(cfg):
     cfg.MODEL.DLD.SELECTOR.INPUT_SIZE = 64
     cfg.MODEL.DLD.COST.TYPE = "power"
     return cfg
+
+
+def two_word_batch(cfg, with_words=True):
+    """Two 128x160 noise images, each with the words "hello" and "Word" (or none), as a DLD training batch."""
+    import numpy as np
+    import torch
+    from detectron2.structures import Boxes, Instances, PolygonMasks
+
+    from dld.data.charset import build_charset_encoder
+
+    enc = build_charset_encoder(cfg)
+    out = []
+    for _ in range(2):
+        inst = Instances((128, 160))
+        if with_words:
+            polys = [[10, 10, 90, 10, 90, 30, 10, 30], [20, 60, 140, 60, 140, 100, 20, 100]]
+            inst.gt_boxes = Boxes(torch.tensor([[10.0, 10, 90, 30], [20, 60, 140, 100]]))
+            inst.gt_masks = PolygonMasks([[np.array(p, dtype=np.float64)] for p in polys])
+            inst.gt_texts = enc.encode_batch(["hello", "Word"])
+        else:
+            inst.gt_boxes = Boxes(torch.zeros((0, 4)))
+            inst.gt_masks = PolygonMasks([])
+            inst.gt_texts = enc.encode_batch([])
+        inst.gt_classes = torch.zeros(len(inst), dtype=torch.long)
+        out.append({"image": torch.rand(3, 128, 160) * 255, "instances": inst, "height": 128, "width": 160})
+    return out

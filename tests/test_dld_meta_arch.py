@@ -1,15 +1,12 @@
 import math
 
-import numpy as np
 import pytest
 import torch
 from detectron2.modeling import build_model
-from detectron2.structures import Boxes, Instances, PolygonMasks
 from detectron2.utils.events import EventStorage
 
 from dld.modeling import DLDTextSpotter, TextSpotterRCNN
-from dld.data import build_charset_encoder
-from conftest import small_dld_cfg
+from conftest import small_dld_cfg, two_word_batch
 
 
 @pytest.fixture
@@ -23,25 +20,6 @@ def dld_cfg(small_cfg, tmp_path):
     torch.save({"model": teacher.state_dict()}, path)
     cfg.MODEL.DLD.TEACHER.WEIGHTS = str(path)
     return cfg
-
-
-def _batch(cfg, with_words=True):
-    enc = build_charset_encoder(cfg)
-    out = []
-    for _ in range(2):
-        inst = Instances((128, 160))
-        if with_words:
-            polys = [[10, 10, 90, 10, 90, 30, 10, 30], [20, 60, 140, 60, 140, 100, 20, 100]]
-            inst.gt_boxes = Boxes(torch.tensor([[10.0, 10, 90, 30], [20, 60, 140, 100]]))
-            inst.gt_masks = PolygonMasks([[np.array(p, dtype=np.float64)] for p in polys])
-            inst.gt_texts = enc.encode_batch(["hello", "Word"])
-        else:
-            inst.gt_boxes = Boxes(torch.zeros((0, 4)))
-            inst.gt_masks = PolygonMasks([])
-            inst.gt_texts = enc.encode_batch([])
-        inst.gt_classes = torch.zeros(len(inst), dtype=torch.long)
-        out.append({"image": torch.rand(3, 128, 160) * 255, "instances": inst, "height": 128, "width": 160})
-    return out
 
 
 def _model(cfg) -> DLDTextSpotter:
@@ -59,7 +37,7 @@ def test_training_step_trains_student_and_selector_but_not_the_teacher(dld_cfg):
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     with EventStorage():
         for _ in range(2):
-            losses = model(_batch(dld_cfg))
+            losses = model(two_word_batch(dld_cfg))
             expected = {"loss_selector_accuracy", "loss_selector_cost", "loss_kd_roi", "loss_kd_context", "loss_kd_seq"}
             assert expected <= set(losses) and {"loss_rec", "loss_mask", "loss_rpn_cls"} <= set(losses)
             assert all(torch.isfinite(v) for v in losses.values())
@@ -77,7 +55,7 @@ def test_batch_without_legible_words_skips_distillation(dld_cfg):
     model = _model(dld_cfg)
     model.train()
     with EventStorage():
-        losses = model(_batch(dld_cfg, with_words=False))
+        losses = model(two_word_batch(dld_cfg, with_words=False))
     for name in ("loss_kd_roi", "loss_kd_context", "loss_kd_seq", "loss_selector_accuracy"):
         assert losses[name].item() == 0.0 and not math.isnan(losses[name].item())
     sum(losses.values()).backward()
@@ -91,7 +69,7 @@ def test_checkpoint_holds_student_and_selector_only(dld_cfg):
 
 def test_inference_is_repeatable_and_reports_the_scale(dld_cfg):
     model = _model(dld_cfg).eval()
-    inputs = [{"image": x["image"], "height": 256, "width": 320} for x in _batch(dld_cfg)]
+    inputs = [{"image": x["image"], "height": 256, "width": 320} for x in two_word_batch(dld_cfg)]
     first, second = model(inputs), model(inputs)
     for a, b in zip(first, second):
         assert a["selected_scale"] in (0.8, 0.5) and a["selected_scale"] == b["selected_scale"]

@@ -14,8 +14,7 @@ from torch import nn
 from dld.modeling import DLDTextSpotter, TextSpotterRCNN
 from dld.modeling.lowres import lowres_size, resize_batch
 from dld.modeling.recognizer import MaskedRoIExtractor
-from dld.modeling.text_head import build_charset_encoder
-from conftest import small_dld_cfg
+from conftest import small_dld_cfg, two_word_batch
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -30,20 +29,6 @@ def _dld_cfg(cfg, tmp_path):
     torch.save({"model": TextSpotterRCNN(cfg).state_dict()}, path)
     cfg.MODEL.DLD.TEACHER.WEIGHTS = str(path)
     return cfg
-
-
-def _batch(cfg):
-    enc = build_charset_encoder(cfg)
-    out = []
-    for _ in range(2):
-        inst = Instances((128, 160))
-        polys = [[10, 10, 90, 10, 90, 30, 10, 30], [20, 60, 140, 60, 140, 100, 20, 100]]
-        inst.gt_boxes = Boxes(torch.tensor([[10.0, 10, 90, 30], [20, 60, 140, 100]]))
-        inst.gt_masks = PolygonMasks([[np.array(p, dtype=np.float64)] for p in polys])
-        inst.gt_texts = enc.encode_batch(["hello", "word"])
-        inst.gt_classes = torch.zeros(2, dtype=torch.long)
-        out.append({"image": torch.rand(3, 128, 160) * 255, "instances": inst, "height": 128, "width": 160})
-    return out
 
 
 def _model(cfg) -> DLDTextSpotter:
@@ -68,7 +53,7 @@ def test_student_batchnorm_statistics_follow_only_the_trained_scale(small_cfg, s
     norms = [m for m in model.student.modules() if isinstance(m, nn.BatchNorm2d)]
     assert norms and all(int(m.num_batches_tracked) == 0 for m in norms)
     with EventStorage():
-        model(_batch(base))
+        model(two_word_batch(base))
     # One training pass of the student (its own losses and distillation share it): one update per layer.
     assert [int(m.num_batches_tracked) for m in norms] == [1] * len(norms)
     assert model.student.training and all(m.training for m in norms)
@@ -82,7 +67,7 @@ def test_recognition_branch_runs_once_per_scale_plus_once_to_train(small_image_c
     student_backbone = _count_calls(model.student.backbone)
     teacher_backbone = _count_calls(model.teacher.backbone)
     with EventStorage():
-        losses = model(_batch(cfg))
+        losses = model(two_word_batch(cfg))
     assert {"loss_kd_roi", "loss_kd_context", "loss_kd_seq", "loss_rec"} <= set(losses)
     assert len(student_reads) == len(cfg.MODEL.DLD.SCALES) + 1
     assert len(teacher_reads) == 1
@@ -93,7 +78,7 @@ def test_recognition_branch_runs_once_per_scale_plus_once_to_train(small_image_c
 def test_distillation_reads_the_words_themselves_not_their_jittered_copies(small_image_ctc_cfg, tmp_path):
     cfg = _dld_cfg(small_image_ctc_cfg, tmp_path)
     heads = _model(cfg).student.roi_heads.eval()  # eval: BatchNorm is the same function in both passes
-    batch = _batch(cfg)
+    batch = two_word_batch(cfg)
     targets = [b["instances"] for b in batch]
     image = torch.stack([b["image"] for b in batch])
     features = {"image": image}
@@ -159,8 +144,8 @@ def test_the_ablations_train_skd_at_one_scale_and_drs_without_skd(small_image_ct
     no_skd = _dld_cfg(small_image_ctc_cfg, tmp_path)
     no_skd.MODEL.DLD.SKD.ROI_WEIGHT = no_skd.MODEL.DLD.SKD.CONTEXT_WEIGHT = no_skd.MODEL.DLD.SKD.SEQ_WEIGHT = 0.0
     with EventStorage():
-        losses = _model(one_scale)(_batch(one_scale))
+        losses = _model(one_scale)(two_word_batch(one_scale))
         assert all(torch.isfinite(v) for v in losses.values()) and losses["loss_kd_seq"] > 0
-        losses = _model(no_skd)(_batch(no_skd))
+        losses = _model(no_skd)(two_word_batch(no_skd))
     assert losses["loss_kd_seq"].item() == losses["loss_kd_roi"].item() == 0.0
     sum(losses.values()).backward()
